@@ -1,0 +1,5 @@
+import sys
+
+from lmm_teach.cli import main
+
+sys.exit(main())
