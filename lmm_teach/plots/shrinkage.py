@@ -1,0 +1,203 @@
+"""The shrinkage plot: each subject's own estimate beside its LMM estimate.
+
+An arrow runs from the estimate that uses the subject's data alone (ordinary
+least squares) to the LMM's subject-specific estimate (fixed effects plus the
+BLUP), which lies closer to the population line: partial pooling.  Subjects
+with few measurements or noisy ones travel furthest (Gelman & Hill 2007,
+section 12.2, "partial pooling").
+
+Two shapes, one per model:
+
+* random intercept only (``kind="intercept"``): the subjects' levels at time 0
+  on the x axis, in three rows: own estimate, LMM estimate, and the truth of a
+  simulation;
+* random intercept and slope (``kind="slope"``): level (x) against slope (y),
+  arrows in the plane, the population line as a diamond per group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from bokeh.models import Arrow, ColumnDataSource, FixedTicker, HoverTool, NormalHead, Range1d
+
+from lmm_teach.plots.theme import TRUTH_COLOUR, group_colours, new_figure
+
+__all__ = ["make_shrinkage_figure", "shrinkage_data", "shrinkage_kind", "ROWS"]
+
+#: y positions of the rows of the intercept-only plot.
+ROWS = {"own": 2.0, "lmm": 1.0, "truth": 0.0}
+
+_POINT_COLUMNS = ("x", "y", "subject", "n_obs", "intercept", "slope", "colour")
+_ARROW_COLUMNS = ("x_start", "y_start", "x_end", "y_end", "colour")
+_POP_COLUMNS = ("x", "y", "x0", "y0", "x1", "y1", "colour", "label")
+
+
+def _empty(columns) -> dict:
+    return {c: [] for c in columns}
+
+
+def shrinkage_kind(shrink: pd.DataFrame) -> str:
+    """``"slope"`` when the table has subject slopes (random-slope model), else ``"intercept"``."""
+    return "slope" if "own_slope" in shrink.columns else "intercept"
+
+
+def make_shrinkage_figure(*, kind: str = "intercept", x_label: str = "level at time 0",
+                          y_label: str = "slope"):
+    """Build the (empty) shrinkage figure for one kind of model.
+
+    Parameters
+    ----------
+    kind : {"intercept", "slope"}
+        See the module docstring.
+
+    Returns
+    -------
+    (figure, sources)
+        ``sources``: ``"own"``, ``"lmm"``, ``"truth"`` (points), ``"arrows"``,
+        ``"population"``.
+
+    Examples
+    --------
+    >>> fig, sources = make_shrinkage_figure(kind="slope")
+    >>> sorted(sources)
+    ['arrows', 'lmm', 'own', 'population', 'truth']
+    """
+    if kind not in ("intercept", "slope"):
+        raise ValueError(f"kind must be 'intercept' or 'slope', got {kind!r}")
+    sources = {
+        "own": ColumnDataSource(_empty(_POINT_COLUMNS), name="own"),
+        "lmm": ColumnDataSource(_empty(_POINT_COLUMNS), name="lmm"),
+        "truth": ColumnDataSource(_empty(_POINT_COLUMNS), name="truth"),
+        "arrows": ColumnDataSource(_empty(_ARROW_COLUMNS), name="arrows"),
+        "population": ColumnDataSource(_empty(_POP_COLUMNS), name="population"),
+    }
+    if kind == "intercept":
+        fig = new_figure(name="shrinkage", title="Shrinkage: own estimate -> LMM estimate",
+                         x_label=x_label, y_label="", y_range=Range1d(-0.6, 2.6), height=300)
+        fig.yaxis.ticker = FixedTicker(ticks=sorted(ROWS.values()))
+        fig.yaxis.major_label_overrides = {2: "own data", 1: "LMM (BLUP)", 0: "truth"}
+        fig.ygrid.grid_line_color = None
+        fig.segment("x0", "y0", "x1", "y1", source=sources["population"], line_color="colour",
+                    line_dash="dashed", line_width=2, legend_field="label")
+    else:
+        fig = new_figure(name="shrinkage", title="Shrinkage: own estimate -> LMM estimate",
+                         x_label=x_label, y_label=y_label)
+        fig.scatter("x", "y", source=sources["population"], marker="diamond", size=16,
+                    fill_color="colour", line_color="black", legend_field="label")
+    head = NormalHead(size=6, fill_color="colour", line_color="colour", fill_alpha=0.7, line_alpha=0.7)
+    fig.add_layout(Arrow(end=head, source=sources["arrows"], x_start="x_start", y_start="y_start",
+                         x_end="x_end", y_end="y_end", line_color="colour", line_alpha=0.5))
+    own = fig.scatter("x", "y", source=sources["own"], marker="circle", size=7, fill_color=None,
+                      line_color="colour", line_width=1.5)
+    lmm = fig.scatter("x", "y", source=sources["lmm"], marker="circle", size=7, color="colour")
+    truth = fig.scatter("x", "y", source=sources["truth"], marker="x", size=8, line_color=TRUTH_COLOUR)
+    tips = [("subject", "@subject"), ("observations", "@n_obs"), ("level", "@intercept{0.00}")]
+    if kind == "slope":
+        tips.append(("slope", "@slope{0.000}"))
+    fig.add_tools(HoverTool(renderers=[own, lmm, truth], tooltips=tips))
+    fig.legend.location = "top_right"
+    fig.legend.background_fill_alpha = 0.7
+    fig.legend.label_text_font_size = "11px"
+    return fig, sources
+
+
+def shrinkage_data(
+    shrink: pd.DataFrame,
+    *,
+    groups: Mapping | None = None,
+    truth: pd.DataFrame | None = None,
+) -> dict[str, dict]:
+    """The columns of the shrinkage plot's sources.
+
+    Parameters
+    ----------
+    shrink : DataFrame
+        :func:`lmm_teach.compare.shrinkage`: indexed by subject, with
+        ``n_obs, own_intercept, lmm_intercept, population_intercept`` and, for
+        a random-slope model, ``own_slope, lmm_slope, population_slope``.
+    groups : mapping, optional
+        Subject -> level of the between factor (colours; one population mark
+        per level).
+    truth : DataFrame, optional
+        The subjects' true lines, indexed by subject: ``intercept`` (and
+        ``slope``), fixed and random parts added.
+
+    Returns
+    -------
+    dict
+        ``{"own", "lmm", "truth", "arrows", "population"}``, each a dict of
+        columns for ``source.data = ...``.
+
+    Examples
+    --------
+    >>> shrink = pd.DataFrame({"n_obs": [2, 6], "own_intercept": [90.0, 104.0],
+    ...                        "lmm_intercept": [96.0, 103.0], "population_intercept": [100.0, 100.0]},
+    ...                       index=pd.Index(["s1", "s2"], name="subject"))
+    >>> out = shrinkage_data(shrink)
+    >>> out["arrows"]["x_start"].tolist(), out["arrows"]["x_end"].tolist()
+    ([90.0, 104.0], [96.0, 103.0])
+    """
+    kind = shrinkage_kind(shrink)
+    subjects = [str(s) for s in shrink.index]
+    n = len(subjects)
+    if groups is not None:
+        level = [groups.get(s, groups.get(str(s))) for s in shrink.index]
+        colours = group_colours(pd.unique(pd.Series(level)).tolist())
+        colour = [colours[v] for v in level]
+        labels = [f"population line, {v}" for v in level]
+    else:
+        level = [None] * n
+        colour = [group_colours([0])[0]] * n
+        labels = ["population line"] * n
+
+    def points(which: str) -> dict:
+        icpt = shrink[f"{which}_intercept"].to_numpy(float)
+        slope = shrink[f"{which}_slope"].to_numpy(float) if kind == "slope" else np.full(n, np.nan)
+        y = slope if kind == "slope" else np.full(n, ROWS[which])
+        return {"x": icpt, "y": y, "subject": subjects, "n_obs": shrink["n_obs"].to_numpy(),
+                "intercept": icpt, "slope": slope, "colour": colour}
+
+    own, lmm = points("own"), points("lmm")
+    arrows = {"x_start": own["x"], "y_start": own["y"], "x_end": lmm["x"], "y_end": lmm["y"],
+              "colour": colour}
+
+    population = _empty(_POP_COLUMNS)
+    seen = {}
+    for i, lvl in enumerate(level):
+        seen.setdefault(lvl, []).append(i)
+    for lvl, rows in seen.items():
+        x = float(np.nanmean(shrink["population_intercept"].to_numpy(float)[rows]))
+        if kind == "slope":
+            y = float(np.nanmean(shrink["population_slope"].to_numpy(float)[rows]))
+            y0 = y1 = y
+        else:
+            y, y0, y1 = ROWS["lmm"], ROWS["truth"] - 0.4, ROWS["own"] + 0.4
+        population["x"].append(x)
+        population["y"].append(y)
+        population["x0"].append(x)
+        population["x1"].append(x)
+        population["y0"].append(y0)
+        population["y1"].append(y1)
+        population["colour"].append(colour[rows[0]])
+        population["label"].append(labels[rows[0]])
+
+    truth_cols = _empty(_POINT_COLUMNS)
+    if truth is not None and len(truth):
+        keep = [s for s in shrink.index if s in truth.index]
+        t = truth.loc[keep]
+        icpt = t["intercept"].to_numpy(float)
+        slope = (t["slope"].to_numpy(float) if "slope" in t.columns and kind == "slope"
+                 else np.full(len(keep), np.nan))
+        pos = {s: i for i, s in enumerate(shrink.index)}
+        truth_cols = {
+            "x": icpt,
+            "y": slope if kind == "slope" else np.full(len(keep), ROWS["truth"]),
+            "subject": [str(s) for s in keep],
+            "n_obs": shrink["n_obs"].to_numpy()[[pos[s] for s in keep]],
+            "intercept": icpt, "slope": slope,
+            "colour": [TRUTH_COLOUR] * len(keep),
+        }
+    return {"own": own, "lmm": lmm, "truth": truth_cols, "arrows": arrows, "population": population}
