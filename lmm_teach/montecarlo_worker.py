@@ -155,6 +155,14 @@ def analyse_anova(s: SimArrays, design, alpha: float) -> dict:
     """
     k = design.n_visits
     Y, groups, keep = complete_cases(s, design.n_subjects, k)
+    if groups is not None:
+        n_g = np.bincount(groups, minlength=2)
+        if n_g.min() < 2:
+            # rm_anova_arrays would see a single group and drop the arm factor
+            arm = "AB"[int(np.argmin(n_g))]
+            raise ValueError(f"fewer than 2 complete subjects in arm {arm}")
+    elif Y.shape[0] < 2:
+        raise ValueError("fewer than 2 complete subjects")
     res = rm_anova_arrays(Y, groups)  # raises DataError with too few complete subjects
     p_of = dict(zip(res["terms"], res["p_gg"]))
     b = Y @ _linear_trend_weights(design.visit_times)  # each complete subject's own slope
@@ -230,7 +238,9 @@ def run_chunk(chunk: Chunk) -> dict:
             if fn is None:
                 continue
             try:
-                res = fn(sim, design, alpha)
+                # degenerate replicates give NaN (then counted as failed), not console noise
+                with np.errstate(all="ignore"):
+                    res = fn(sim, design, alpha)
             except Exception as exc:
                 for a in ((name, "lmm_wald") if name == "lmm" else (name,)):
                     if a in wanted:

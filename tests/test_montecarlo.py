@@ -1,0 +1,304 @@
+"""Monte Carlo studies: the machinery (seeds, workers, progress, cancel, failures)
+and the statistics they exist to show (level of Satterthwaite vs Wald tests,
+bias of the complete-case ANOVA under MAR dropout, power lost to listwise
+deletion under MCAR).
+
+Statistical assertions use bounds of a few Monte Carlo SEs (Morris, White &
+Crowther 2019, Table 6) with a fixed seed, so they do not flake, and each
+comment shows that the alternative the test guards against lies outside.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+from lmm_teach.design import Design
+from lmm_teach.montecarlo import MonteCarloResult, SweepResult, monte_carlo, sweep, truth_of
+from lmm_teach.montecarlo_run import pick_chunk_size, seed_sequence
+from lmm_teach.montecarlo_stats import performance
+from lmm_teach.montecarlo_worker import analyse_anova, analyse_ols, complete_cases
+from lmm_teach.simulate import simulate, simulate_arrays
+
+SMALL = Design(n_subjects=12, visit_times=(0, 1, 2, 3), arms=True, arm_slope_effect=-0.5,
+               mar_dropout=0.2)
+FAST = ("anova", "ols")  # analyses that need no LMM fit: quick machinery tests
+
+
+def _same(a: MonteCarloResult, b: MonteCarloResult) -> None:
+    pd.testing.assert_frame_equal(a.table, b.table)
+    pd.testing.assert_frame_equal(a.replicates, b.replicates)
+
+
+# --------------------------------------------------------------------------- seeds and workers
+def test_seed_children_do_not_depend_on_chunking():
+    s = seed_sequence(7)
+    spawned = np.random.SeedSequence(7).spawn(5)
+    for i in range(5):
+        assert s.child(i).generate_state(4).tolist() == spawned[i].generate_state(4).tolist()
+
+
+def test_same_seed_same_table_one_and_two_worker_processes():
+    one = monte_carlo(SMALL, n_reps=48, seed=11, n_workers=1)
+    two = monte_carlo(SMALL, n_reps=48, seed=11, n_workers=2, chunk_size=5)
+    _same(one, two)
+    assert one.n_done == two.n_done == 48
+    other = monte_carlo(SMALL, n_reps=48, seed=12, n_workers=1, analyses=FAST)
+    assert not np.allclose(other.replicates["estimate"], one.replicates.query("analysis in @FAST")
+                           ["estimate"].to_numpy(), equal_nan=True)
+
+
+@pytest.mark.parametrize("make", [lambda: cf.ThreadPoolExecutor(3),
+                                  lambda: cf.ProcessPoolExecutor(2)], ids=["threads", "processes"])
+def test_any_executor_gives_the_same_table(make):
+    ref = monte_carlo(SMALL, n_reps=30, seed=3, analyses=FAST, n_workers=1)
+    with make() as ex:
+        got = monte_carlo(SMALL, n_reps=30, seed=3, analyses=FAST, executor=ex, chunk_size=4)
+        # the caller's executor is not shut down by the study
+        assert ex.submit(sum, [1, 2]).result() == 3
+    _same(ref, got)
+
+
+def test_seed_forms():
+    a = monte_carlo(SMALL, n_reps=6, seed=5, analyses=("ols",), n_workers=1)
+    b = monte_carlo(SMALL, n_reps=6, seed=np.random.SeedSequence(5), analyses=("ols",), n_workers=1)
+    _same(a, b)
+    c = monte_carlo(SMALL, n_reps=6, seed=None, analyses=("ols",), n_workers=1)
+    d = monte_carlo(SMALL, n_reps=6, seed=c.seed, analyses=("ols",), n_workers=1)
+    _same(c, d)  # a fresh seed is kept and repeats the study
+    rng = np.random.default_rng(1)
+    e = monte_carlo(SMALL, n_reps=6, seed=rng, analyses=("ols",), n_workers=1)
+    f = monte_carlo(SMALL, n_reps=6, seed=rng, analyses=("ols",), n_workers=1)
+    assert not e.replicates["estimate"].equals(f.replicates["estimate"])  # a Generator advances
+
+
+def test_replicate_i_is_the_simulation_of_child_seed_i():
+    res = monte_carlo(SMALL, n_reps=5, seed=9, analyses=("ols",), n_workers=1)
+    child = np.random.SeedSequence(9).spawn(5)[3]
+    sim = simulate_arrays(SMALL, np.random.Generator(np.random.PCG64(child)))
+    row = res.replicates.query("rep == 3 and hypothesis == 'arm x time'").iloc[0]
+    assert row["n_obs"] == sim.y.size
+    assert row["estimate"] == pytest.approx(analyse_ols(sim, SMALL, 0.05)["arm x time"]["estimate"], rel=1e-12)
+
+
+# --------------------------------------------------------------------------- progress and cancel
+def test_progress_from_the_calling_thread_up_to_total():
+    calls, threads = [], set()
+
+    def progress(done, total):
+        calls.append((done, total))
+        threads.add(threading.get_ident())
+
+    monte_carlo(SMALL, n_reps=23, seed=1, analyses=FAST, n_workers=2, chunk_size=5, progress=progress)
+    assert [c[0] for c in calls] == sorted(c[0] for c in calls)
+    assert calls[-1] == (23, 23) and len(calls) == 5
+    assert threads == {threading.get_ident()}
+
+
+@pytest.mark.parametrize("n_workers", [1, 2])
+def test_cancel_returns_the_finished_replicates(n_workers):
+    stop = threading.Event()
+
+    def progress(done, total):
+        if done >= 10:
+            stop.set()  # the Stop button, pressed after the second chunk
+
+    res = monte_carlo(SMALL, n_reps=400, seed=1, analyses=FAST, n_workers=n_workers, chunk_size=5,
+                      progress=progress, cancel=stop)
+    assert res.cancelled
+    assert 10 <= res.n_done < 400
+    assert (res.table["n_ok"] + res.table["n_failed"] == res.n_done).all()
+    assert sorted(res.replicates["rep"].unique()) == sorted(set(res.replicates["rep"]))
+    assert any("stopped" in w for w in res.warnings)
+    # the finished replicates are exactly those of the full study
+    full = monte_carlo(SMALL, n_reps=400, seed=1, analyses=FAST, n_workers=1, chunk_size=50)
+    reps = res.replicates["rep"].unique()
+    part = full.replicates[full.replicates["rep"].isin(reps)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(res.replicates.reset_index(drop=True), part)
+
+
+def test_cancel_before_start_gives_an_empty_study():
+    stop = threading.Event()
+    stop.set()
+    res = monte_carlo(SMALL, n_reps=20, seed=1, analyses=FAST, cancel=stop, n_workers=1)
+    assert res.cancelled and res.n_done == 0 and len(res.replicates) == 0
+    assert (res.table["n_ok"] == 0).all() and res.table["rejection_rate"].isna().all()
+    json.dumps(res.to_dict())
+
+
+# --------------------------------------------------------------------------- failures
+def test_failed_replicates_are_counted_not_dropped():
+    # 8 subjects, heavy dropout: many replicates have < 2 complete subjects in an arm
+    design = Design(n_subjects=8, visit_times=(0, 1, 2, 3), arms=True, mar_dropout=0.2)
+    res = monte_carlo(design, n_reps=60, seed=2, analyses=FAST, n_workers=1)
+    anova = res.table.query("analysis == 'anova'")
+    assert (anova["n_failed"] > 0).all()
+    assert (anova["n_ok"] + anova["n_failed"] == 60).all()
+    assert res.n_failed == int(anova["n_failed"].iloc[0])
+    ols = res.table.query("analysis == 'ols'")
+    assert (ols["n_failed"] == 0).all()
+    assert any("RM-ANOVA" in w and "fewer than 2 complete subjects in arm" in w for w in res.warnings)
+    failed = res.replicates.query("analysis == 'anova'")["failed"]
+    assert failed.sum() == 2 * anova["n_failed"].iloc[0]
+
+
+# --------------------------------------------------------------------------- the analyses themselves
+def test_ols_matches_statsmodels():
+    data = simulate(SMALL, seed=4)
+    sim = simulate_arrays(SMALL, 4)
+    fit = sm.OLS.from_formula("y ~ time * arm", data).fit()
+    got = analyse_ols(sim, SMALL, 0.05)
+    b, cov = fit.params, fit.cov_params()
+    assert got["arm x time"]["estimate"] == pytest.approx(b["time:arm[T.B]"], rel=1e-10)
+    assert got["arm x time"]["p"] == pytest.approx(fit.pvalues["time:arm[T.B]"], rel=1e-8)
+    L = np.array([0, 0, 1, 0.5])  # statsmodels' order: Intercept, arm[T.B], time, time:arm[T.B]
+    assert got["time"]["estimate"] == pytest.approx(L @ b.to_numpy(), rel=1e-10)
+    assert got["time"]["se"] == pytest.approx(np.sqrt(L @ cov.to_numpy() @ L), rel=1e-10)
+    ci = fit.conf_int().loc["time:arm[T.B]"]
+    assert (got["arm x time"]["ci_low"], got["arm x time"]["ci_high"]) == pytest.approx(tuple(ci), rel=1e-8)
+
+
+def test_anova_analysis_matches_rm_anova_and_the_complete_case_slopes():
+    from lmm_teach.anova import rm_anova
+
+    design = SMALL.replace(n_subjects=30)
+    data = simulate(design, seed=8)
+    sim = simulate_arrays(design, 8)
+    got = analyse_anova(sim, design, 0.05)
+    ref = rm_anova(data, y="y", subject="subject", visit="visit", between="arm")
+    p_gg = ref.table.set_index("effect")["p_gg"]
+    assert got["time"]["p"] == pytest.approx(p_gg["visit"], rel=1e-10)
+    assert got["arm x time"]["p"] == pytest.approx(p_gg["arm:visit"], rel=1e-10)
+    assert got["time"]["n_subjects"] == ref.n_subjects_used
+    # the estimate: per-arm least-squares slopes of the complete cases' visit means
+    counts = data.groupby("subject")["y"].transform("size")
+    cc = data[counts == design.n_visits]
+    means = cc.groupby(["arm", "visit"])["y"].mean().unstack()
+    slope = {a: np.polyfit(design.visit_times, means.loc[a].to_numpy(), 1)[0] for a in "AB"}
+    assert got["arm x time"]["estimate"] == pytest.approx(slope["B"] - slope["A"], rel=1e-10)
+    assert got["time"]["estimate"] == pytest.approx((slope["A"] + slope["B"]) / 2, rel=1e-10)
+    # its SE is the two-sample SE of the subjects' own slopes
+    own = cc.groupby("subject").apply(lambda g: np.polyfit(g["time"], g["y"], 1)[0], include_groups=False)
+    arm = cc.groupby("subject")["arm"].first()
+    a, b = own[arm == "A"], own[arm == "B"]
+    sp2 = ((len(a) - 1) * a.var() + (len(b) - 1) * b.var()) / (len(a) + len(b) - 2)
+    assert got["arm x time"]["se"] == pytest.approx(np.sqrt(sp2 * (1 / len(a) + 1 / len(b))), rel=1e-10)
+
+
+def test_complete_cases_keeps_subjects_with_every_visit():
+    sim = simulate_arrays(SMALL, 21)
+    Y, groups, keep = complete_cases(sim, SMALL.n_subjects, SMALL.n_visits)
+    counts = np.bincount(sim.subject, minlength=SMALL.n_subjects)
+    assert keep.tolist() == (counts == SMALL.n_visits).tolist()
+    assert Y.shape == (keep.sum(), SMALL.n_visits) and np.isfinite(Y).all()
+    assert groups.tolist() == sim.subject_arm[keep].tolist()
+
+
+# --------------------------------------------------------------------------- performance measures
+def test_performance_measures_by_hand():
+    est = np.array([1.0, 2.0, 3.0, 10.0])
+    se = np.array([1.0, 1.0, 1.0, 1.0])
+    p = np.array([0.01, 0.2, 0.04, 0.5])
+    lo, hi = est - 1.4, est + 1.4
+    failed = np.array([False, False, False, True])
+    out = performance(est, se, p, lo, hi, [5, 5, 4, 9], [20, 20, 16, 9], [True, False, False, False],
+                      failed, truth=2.5, alpha=0.05)
+    assert out["n_ok"] == 3 and out["n_failed"] == 1 and out["n_singular"] == 1
+    assert out["rejection_rate"] == pytest.approx(2 / 3)
+    assert out["rejection_mcse"] == pytest.approx(np.sqrt(2 / 3 * 1 / 3 / 3))
+    assert out["bias"] == pytest.approx(-0.5)
+    assert out["emp_se"] == pytest.approx(1.0)
+    assert out["bias_mcse"] == pytest.approx(1 / np.sqrt(3))
+    assert out["emp_se_mcse"] == pytest.approx(1 / np.sqrt(4))
+    assert out["rmse"] == pytest.approx(np.sqrt((1.5**2 + 0.5**2 + 0.5**2) / 3))
+    assert out["coverage"] == pytest.approx(2 / 3)  # 1 +- 1.4 misses 2.5
+    assert out["mean_subjects"] == pytest.approx(14 / 3) and out["mean_obs"] == pytest.approx(56 / 3)
+
+
+def test_truth_of_the_hypotheses():
+    d = Design(slope=-1.0, arms=True, arm_slope_effect=-0.6)
+    assert truth_of(d, "time") == pytest.approx(-1.3)  # the mean of the arms' slopes
+    assert truth_of(d, "arm x time") == pytest.approx(-0.6)
+    assert truth_of(Design(slope=2.0), "time") == 2.0
+
+
+def test_chunk_sizes():
+    assert pick_chunk_size(1000, 2) == 50
+    assert pick_chunk_size(100, 2) == 7
+    assert pick_chunk_size(3, 8) == 1
+
+
+# --------------------------------------------------------------------------- sweep, results, inputs
+def test_sweep_over_n_and_icc():
+    base = Design(n_subjects=10, visit_times=(0, 1, 2), mar_dropout=0.0)
+    calls = []
+    res = sweep(base, "n_subjects", [10, 20], n_reps=12, seed=1, analyses=FAST, n_workers=1,
+                progress=lambda d, t: calls.append((d, t)))
+    assert isinstance(res, SweepResult) and len(res.results) == 2
+    assert res.table["n_subjects"].tolist() == [10, 10, 20, 20]
+    assert res.results[1].design.n_subjects == 20
+    assert calls[-1] == (24, 24)
+    assert res.table.query("analysis == 'anova'")["mean_subjects"].tolist() == [10, 20]
+    icc = sweep(base, "icc", [0.2, 0.8], n_reps=4, seed=1, analyses=("ols",), n_workers=1)
+    d0, d1 = (r.design for r in icc.results)
+    assert d0.icc == pytest.approx(0.2) and d1.icc == pytest.approx(0.8)
+    assert d1.sd_intercept**2 + d1.sd_residual**2 == pytest.approx(base.sd_intercept**2 + base.sd_residual**2)
+    json.dumps(icc.to_dict())
+    assert "icc" in icc.summary()
+    with pytest.raises(ValueError, match="not a Design field"):
+        sweep(base, "n_patients", [10], n_reps=2, seed=1)
+
+
+def test_sweep_stops_when_cancelled():
+    stop = threading.Event()
+    res = sweep(SMALL, "n_subjects", [12, 16, 20], n_reps=10, seed=1, analyses=FAST, n_workers=1,
+                chunk_size=5, cancel=stop, progress=lambda d, t: stop.set() if d >= 15 else None)
+    assert res.cancelled and len(res.results) == 2 and res.results[-1].cancelled
+
+
+def test_result_summary_and_json():
+    res = monte_carlo(SMALL, n_reps=8, seed=1, analyses=FAST, n_workers=1)
+    text = res.summary()
+    assert "RM-ANOVA, complete cases" in text and "arm x time" in text
+    d = json.loads(json.dumps(res.to_dict(replicates=True)))
+    assert d["n_reps"] == 8 and len(d["table"]) == 4 and len(d["replicates"]) == 32
+    assert d["design"]["n_subjects"] == 12
+    assert list(res.table["hypothesis"]) == ["time", "arm x time"] * 2
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"n_reps": 0}, "n_reps"),
+    ({"n_reps": 2.5}, "n_reps"),
+    ({"analyses": ("lmm", "gee")}, "unknown analysis 'gee'"),
+    ({"alpha": 1.5}, "alpha"),
+    ({"n_workers": 0}, "n_workers"),
+    ({"chunk_size": -1}, "chunk_size"),
+    ({"seed": -3}, "seed"),
+])
+def test_bad_arguments_are_explained(kwargs, match):
+    args = {"n_reps": 4, "seed": 1, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        monte_carlo(SMALL, **args)
+
+
+def test_bad_design_and_cancel_types():
+    with pytest.raises(TypeError, match="Design"):
+        monte_carlo({"n_subjects": 10}, n_reps=2, seed=1)
+    with pytest.raises(TypeError, match="is_set"):
+        monte_carlo(SMALL, n_reps=2, seed=1, cancel=True)
+
+
+def test_core_does_not_import_the_widget_stack():
+    code = ("import sys, lmm_teach\nfrom lmm_teach import monte_carlo, Design\n"
+            "monte_carlo(Design(n_subjects=6, visit_times=(0, 1, 2)), n_reps=2, seed=1, n_workers=1)\n"
+            "bad = [m for m in ('bokeh', 'ipywidgets', 'jupyter_bokeh') if m in sys.modules]\n"
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
