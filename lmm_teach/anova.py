@@ -229,9 +229,10 @@ def rm_anova(data: pd.DataFrame, *, y: str, subject: str, visit: str, between: s
     names = {"within": visit}
     if between is not None:
         names |= {"between": between, "between:within": f"{between}:{visit}"}
-    table = pd.DataFrame({"effect": [names[t] for t in out["terms"]],
-                          **{key: out[key] for key in EFFECT_KEYS}})
-    table = table.astype({"df_num": int, "df_den": int})
+    # The uncorrected df are whole numbers; numpy casts here (DataFrame.astype costs ms).
+    columns_out = {key: out[key] for key in EFFECT_KEYS}
+    columns_out |= {"df_num": out["df_num"].astype(np.int64), "df_den": out["df_den"].astype(np.int64)}
+    table = pd.DataFrame({"effect": [names[t] for t in out["terms"]], **columns_out})
 
     times = None
     if time is not None:
@@ -303,23 +304,26 @@ def _natural_key(value) -> tuple:
 def _cell_means(Y, times, g, visit_levels, group_levels, *, visit, between) -> pd.DataFrame:
     """Complete-case means per visit (and group), with SD and n, in level order."""
     k = Y.shape[1]
-    if g is None:
-        blocks = [(None, np.ones(len(Y), bool))]
-    else:
-        blocks = [(level, g == code) for code, level in enumerate(group_levels)]
-    rows = []
-    for level, rows_in in blocks:
+    g = np.zeros(len(Y), np.intp) if g is None else g
+    n_groups = int(g.max()) + 1
+    parts: dict[str, list] = {"mean": [], "sd": [], "n": []}
+    if times is not None:
+        parts["time"] = []
+    for code in range(n_groups):
+        rows_in = g == code
         sub = Y[rows_in]
-        n = len(sub)
-        for j in range(k):
-            row = {} if between is None else {between: _plain(level)}
-            row[visit] = _plain(visit_levels[j])
-            if times is not None:
-                row["time"] = float(times[rows_in, j].mean())
-            row |= {"mean": float(sub[:, j].mean()),
-                    "sd": float(sub[:, j].std(ddof=1)) if n > 1 else math.nan, "n": n}
-            rows.append(row)
-    return pd.DataFrame(rows)
+        parts["mean"].append(sub.mean(axis=0))
+        parts["sd"].append(sub.std(axis=0, ddof=1))  # >= 2 subjects per group (_check_enough)
+        parts["n"].append(np.full(k, len(sub)))
+        if times is not None:
+            parts["time"].append(times[rows_in].mean(axis=0))
+    frame = {} if between is None else {between: [_plain(lv) for lv in group_levels for _ in range(k)]}
+    frame[visit] = [_plain(v) for v in visit_levels] * n_groups
+    if times is not None:
+        frame["time"] = np.concatenate(parts["time"])
+    frame |= {"mean": np.concatenate(parts["mean"]), "sd": np.concatenate(parts["sd"]),
+              "n": np.concatenate(parts["n"])}
+    return pd.DataFrame(frame)
 
 
 def _plain(x):
