@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit, logit
 
 from lmm_teach.design import Design
 
@@ -125,9 +126,9 @@ def _marginal(design: Design, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _hazard(p: float, strength: float, z: np.ndarray) -> np.ndarray:
-    # logistic(logit(p) + strength * z), written with exp to avoid scipy here
-    eta = np.log(p / (1 - p)) + strength * z
-    return 1.0 / (1.0 + np.exp(-eta))
+    # logistic(logit(p) + strength * z); expit saturates quietly at 0 and 1
+    # where 1 / (1 + exp(-eta)) would warn of an overflow
+    return expit(logit(p) + strength * z)
 
 
 def simulate_arrays(design: Design, rng: Any = None) -> SimArrays:
