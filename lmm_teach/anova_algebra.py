@@ -95,8 +95,8 @@ def rm_anova_arrays(Y, groups=None) -> dict:
     Raises
     ------
     DataError
-        When Y is not a finite 2-D matrix with k >= 2, or a group has fewer than
-        2 subjects, or N - G < 1.
+        When Y is not a finite 2-D matrix with k >= 2, ``groups`` holds a
+        single group, or a group has fewer than 2 subjects.
 
     Notes
     -----
@@ -147,6 +147,10 @@ def rm_anova_arrays(Y, groups=None) -> dict:
         if g.shape != (n,) or g.min() < 0:
             raise DataError("rm_anova_arrays: groups must hold one code 0..G-1 per row of Y")
         n_g = np.bincount(g)
+        if len(n_g) < 2:
+            # Silently fitting no between factor would hide an empty arm from the caller.
+            raise DataError("rm_anova_arrays: groups hold a single group; pass groups=None "
+                            "for a design without a between factor")
     n_groups = len(n_g)
     if n_g.min() < 2 or n - n_groups < 1:
         raise DataError(f"rm_anova_arrays: every group needs at least 2 subjects (sizes {n_g.tolist()})")

@@ -387,6 +387,9 @@ def test_arrays_function_rejects_bad_input():
     Y = np.arange(12.0).reshape(4, 3)
     with pytest.raises(DataError, match="at least 2 subjects"):
         rm_anova_arrays(Y, [0, 0, 0, 1])
+    for one_group in ([0, 0, 0, 0], [1, 1, 1, 1]):  # an empty arm must not vanish silently
+        with pytest.raises(DataError, match="single group|at least 2 subjects"):
+            rm_anova_arrays(Y, one_group)
     with pytest.raises(DataError, match="finite"):
         rm_anova_arrays(np.where(Y == 5, np.nan, Y))
     with pytest.raises(DataError, match="at least 2 visits"):
