@@ -132,6 +132,15 @@ FIELDS: dict[str, FieldInfo] = dict([
 ])
 
 
+def _arm_sentence(level: float, rate: float) -> str:
+    """'Arm B starts 2 higher than arm A and changes by 0.5 less per unit of time.' (for describe)."""
+    start = ("Arm B starts at the same level as arm A" if level == 0 else
+             f"Arm B starts {abs(level):g} {'higher' if level > 0 else 'lower'} than arm A")
+    change = ("changes at the same rate" if rate == 0 else
+              f"changes by {abs(rate):g} {'more' if rate > 0 else 'less'} per unit of time")
+    return f"{start} and {change}."
+
+
 def _range_error(name: str, value: Any, allowed: str) -> ValueError:
     label = FIELDS[name].label.lower() if name in FIELDS else name
     return ValueError(f"{name} ({label}) must be {allowed}, got {value!r}")
@@ -427,8 +436,7 @@ class Design:
         if self.arms:
             share = self.n_arm_b / self.n_subjects
             s.append(f"Patients are randomised to arm A or arm B ({self.n_arm_b} of {self.n_subjects}, "
-                     f"{share:.0%}, in arm B). Arm B starts {self.arm_effect:g} higher and changes by "
-                     f"{self.arm_slope_effect:g} more per unit of time than arm A.")
+                     f"{share:.0%}, in arm B). " + _arm_sentence(self.arm_effect, self.arm_slope_effect))
         if self.sd_intercept == 0 and self.sd_slope == 0:
             s.append("All patients are alike: they have no level or slope of their own, so repeated "
                      "measurements of one patient are no more alike than measurements of different patients.")
@@ -454,11 +462,12 @@ class Design:
                      "(missing at random, MAR: the reason is in the data)" if self.dropout_strength else
                      " (completely at random)") + ".")
         if self.mnar_dropout > 0:
-            what = (f"the value they would have had is {direction} (it is never measured)"
+            what = (f"the value they would have had, which is never measured, is {direction}"
                     if self.mnar_driver == "value" else f"their own rate of change is {direction}")
-            s.append(f"About {self.mnar_dropout:.0%} per visit also leave" + (
-                f" more often when {what} (missing not at random, MNAR: the reason is not in the data)"
-                if self.dropout_strength else " completely at random") + ".")
+            s.append(f"At each visit after baseline about {self.mnar_dropout:.0%} of the patients still in the "
+                     "study " + ("also " if self.mar_dropout > 0 else "") + "leave it for good" + (
+                         f", more often when {what} (missing not at random, MNAR: the reason is not in the data)"
+                         if self.dropout_strength else " (completely at random)") + ".")
         if self.mcar == 0 and self.mar_dropout == 0 and self.mnar_dropout == 0 and not self.random_visits:
             s.append("No measurement is missing.")
         return " ".join(s)

@@ -27,6 +27,7 @@ compares two designs with one seed compares them on the same people.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,15 +64,22 @@ def as_generator(seed: Any = None) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(int(seed))))
 
 
-def subject_labels(n: int, prefix: str = "s") -> np.ndarray:
+def subject_labels(n: int) -> np.ndarray:
     """Zero-padded ids that sort in order: ``s01 ... s40``, ``s001 ... s120`` (at least two digits)."""
-    width = max(2, len(str(n)))
-    return np.array([f"{prefix}{i:0{width}d}" for i in range(1, n + 1)])
+    return _labels("s", n, max(2, len(str(n)))).copy()
 
 
 def _clinic_labels(k: int) -> np.ndarray:
-    width = len(str(k))
-    return np.array([f"c{i:0{width}d}" for i in range(1, k + 1)])
+    """``c1 ... c8``, ``c01 ... c12``: padded to the number of clinics."""
+    return _labels("c", k, len(str(k)))
+
+
+@functools.lru_cache(maxsize=32)
+def _labels(prefix: str, n: int, width: int) -> np.ndarray:
+    # cached: the Monte Carlo loop asks for the same labels thousands of times
+    out = np.array([f"{prefix}{i:0{width}d}" for i in range(1, n + 1)])
+    out.flags.writeable = False
+    return out
 
 
 @dataclass(frozen=True)
@@ -382,7 +390,7 @@ def simulate(design: Design | None = None, seed: Any = None, *, with_truth: bool
     if design is None:
         design = Design()
     a = simulate_arrays(design, seed)
-    labels = subject_labels(design.n_subjects)
+    labels = _labels("s", design.n_subjects, max(2, len(str(design.n_subjects))))
     cols: dict[str, Any] = {
         "subject": labels[a.subject],
         "visit": a.visit.astype(np.int64),
