@@ -176,7 +176,7 @@ def analyze(
         lmm_cat = None
         warnings.append(f"The LMM with categorical time could not be fitted: {exc}")
     try:
-        anova = rm_anova(data, y=y, subject=subject, visit=visit, between=between)
+        anova = rm_anova(data, y=y, subject=subject, visit=visit, between=between, time=time)
         warnings += list(anova.warnings)
     except DataError as exc:
         anova = None
