@@ -82,7 +82,7 @@ def _labels(prefix: str, n: int, width: int) -> np.ndarray:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SimArrays:
     """One simulated study as numpy arrays (rows sorted by subject, then visit).
 
@@ -274,7 +274,7 @@ def simulate_arrays(design: Design, rng: Any = None) -> SimArrays:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Simulation:
     """A simulated study with the truth behind it (``simulate(..., with_truth=True)``).
 

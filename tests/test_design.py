@@ -191,6 +191,20 @@ def test_presets_are_the_six_lessons():
     assert p["no between-subject variance"].sd_intercept == 0 == p["no between-subject variance"].sd_slope
 
 
+def test_preset_values_lie_in_the_ranges_the_controls_offer():
+    for name, d in PRESETS.items():
+        for field, info in FIELDS.items():
+            if info.kind in ("int", "float"):
+                assert info.min <= getattr(d, field) <= info.max, (name, field)
+
+
+def test_designs_pickle_for_worker_processes():
+    import pickle
+
+    for d in PRESETS.values():
+        assert pickle.loads(pickle.dumps(d)) == d
+
+
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_each_preset_simulates(name):
     d = PRESETS[name]

@@ -192,6 +192,7 @@ def test_the_truth_rebuilds_every_value():
                sd_residual=1e-9, mcar=0.1, mar_dropout=0.1)
     sim = simulate(d, seed=9, with_truth=True)
     assert isinstance(sim, Simulation) and sim.fixed == d.true_effects() and sim.design is d
+    assert sim == sim and sim != simulate(d, seed=9, with_truth=True)  # identity: frames are not compared
     row = sim.subjects.loc[sim.data["subject"]].reset_index(drop=True)
     b = (sim.data["arm"] == "B").to_numpy()
     assert_array_equal(row["arm"], sim.data["arm"])
