@@ -322,6 +322,26 @@ def test_higher_values_drop_out_and_no_strength_means_no_selection():
     assert low < -2.0  # a negative strength: low values leave
 
 
+def test_the_mar_preset_biases_the_complete_cases():
+    # The lesson of PRESETS["MAR dropout"]: patients worsening fastest leave, so the
+    # completers' change from baseline to the last visit understates the truth.
+    from lmm_teach.design import PRESETS
+
+    d = PRESETS["MAR dropout"]
+    g = np.random.default_rng(40)
+    changes, completers = [], []
+    for _ in range(200):
+        a = simulate_arrays(d, g)
+        y = np.full((d.n_subjects, d.n_visits), np.nan)
+        y[a.subject, a.visit] = a.y
+        done = ~np.isnan(y).any(axis=1) & (a.subject_arm == 0)
+        changes.append(np.mean(y[done, -1] - y[done, 0]))
+        completers.append(done.sum() / (a.subject_arm == 0).sum())
+    truth = d.slope * (d.visit_times[-1] - d.visit_times[0])   # 5 in arm A
+    assert np.mean(changes) < 0.8 * truth                         # about 0.6 x the truth
+    assert 0.3 < np.mean(completers) < 0.7                        # about half complete
+
+
 def test_mnar_slope_dropout_selects_steep_subjects():
     d = Design(n_subjects=3000, sd_slope=1.0, mar_dropout=0.0, mnar_dropout=0.15, mnar_driver="slope",
                dropout_strength=1.5)
