@@ -1,0 +1,142 @@
+"""Fixtures for the browser tests: one JupyterLab server and one headless Chromium per session.
+
+Without Chromium (or the playwright package) the browser tests skip with one line saying how to
+enable them; with ``LMM_TEACH_REQUIRE_BROWSER=1`` (set by ``.ci/run``) they fail instead.
+Screenshots and failure captures go to ``test-artifacts/e2e/`` (git-ignored) unless
+``LMM_TEACH_ARTIFACTS`` names another folder; the tests print where.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from .server import copy_notebooks, start_server
+from .ui import ConsoleLog, Learner
+
+E2E_DIR = Path(__file__).resolve().parent
+REPO = E2E_DIR.parents[1]
+NOTEBOOKS = REPO / "notebooks"
+
+CHROMIUM = os.environ.get("LMM_TEACH_CHROMIUM", "/usr/bin/chromium")
+# The flags of the issue; the host-resolver rule makes every name but localhost unresolvable,
+# so a page that needs the internet (a CDN) fails here as it would on a locked-down classroom
+# network, whatever network the test machine happens to have.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+]
+VIEWPORT = {"width": 1400, "height": 900}
+
+
+def pytest_collection_modifyitems(config, items):
+    # Everything under tests/e2e/ is a browser test: `-m "not e2e"` leaves them out.
+    for item in items:
+        if E2E_DIR in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    # Keep each phase's report on the item, so that a fixture can tell that its test failed.
+    rep = yield
+    setattr(item, f"rep_{rep.when}", rep)
+    return rep
+
+
+def _browser_missing() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed; run `make test` (it installs .[test])"
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        return (f"no Chromium at {CHROMIUM}; enable them with `sudo apt-get install chromium` "
+                "(or set LMM_TEACH_CHROMIUM to a Chromium binary)")
+    return None
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    reason = _browser_missing()
+    if reason is not None:
+        if os.environ.get("LMM_TEACH_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"browser tests required (LMM_TEACH_REQUIRE_BROWSER=1) but {reason}",
+                        pytrace=False)
+        pytest.skip(f"browser tests skipped: {reason}")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    path = Path(os.environ.get("LMM_TEACH_ARTIFACTS", REPO / "test-artifacts")) / "e2e"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def jupyter(chromium_path, tmp_path_factory):
+    """JupyterLab (and Notebook 7) serving a temporary copy of ``notebooks/``.
+
+    The probe notebooks of ``test_probe.py`` are written into ``e2e_probe/`` of the same root.
+    """
+    base = tmp_path_factory.mktemp("jupyter")
+    root = base / "root"
+    if NOTEBOOKS.is_dir():
+        copy_notebooks(NOTEBOOKS, root)
+    else:
+        root.mkdir()
+    server = start_server(root, base / "state")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path, tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def learner(browser, jupyter, artifacts_dir, request):
+    """A fresh browser context (no cookies, storage or layout shared with other tests)."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    console = ConsoleLog().attach(page)
+    yield Learner(page, console, jupyter)
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        name = request.node.name.replace("/", "_").replace("[", "-").replace("]", "")
+        shot = artifacts_dir / "failures" / f"{name}.png"
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            page.screenshot(path=str(shot))
+            (shot.with_suffix(".console.txt")).write_text("\n".join(console.messages))
+            print(f"\nfailure screenshot: {shot}")
+        except Exception as exc:  # the page may be gone; the failure itself matters more
+            print(f"\nno failure screenshot: {exc}")
+    context.close()
+    jupyter.shutdown_kernels()
+
+
+@pytest.fixture(scope="session")
+def probe_dir(jupyter) -> Path:
+    path = jupyter.root_dir / "e2e_probe"
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir()
+    return path

@@ -1,0 +1,290 @@
+"""Drive a notebook in JupyterLab or Notebook 7 the way a learner does, and read what they see.
+
+Everything here looks at the rendered page (the DOM), never at the kernel: the point of these
+tests is what reaches the screen.  Waits poll the page with generous timeouts (the machine may
+be loaded); nothing sleeps a fixed time, and nothing asserts on wall-clock time.
+
+The checks were written against the real DOM of JupyterLab 4.6 / Notebook 7.6, ipywidgets 8.1,
+bokeh 3.9 and jupyter_bokeh 4.1, and proven on a probe notebook (``probe.py``,
+``test_probe.py``).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+# Generous: a lesson that fits many models on a loaded 2-core machine.
+OPEN_TIMEOUT_MS = 90_000
+RUN_TIMEOUT_S = 240.0
+SETTLE_TIMEOUT_S = 45.0
+
+
+@dataclass
+class ConsoleLog:
+    """Browser console errors and uncaught page exceptions seen by one page."""
+
+    errors: list[str] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+
+    def attach(self, page) -> ConsoleLog:
+        page.on("console", self._on_console)
+        page.on("pageerror", lambda exc: self.errors.append(f"uncaught exception: {exc}"))
+        return self
+
+    def _on_console(self, msg) -> None:
+        text = f"console.{msg.type}: {msg.text}"
+        self.messages.append(text)
+        if msg.type == "error":
+            loc = msg.location or {}
+            url = loc.get("url") or ""
+            self.errors.append(text + (f" ({url})" if url else ""))
+
+
+def code_cell_positions(path: Path) -> list[int]:
+    """Positions (0-based, among all cells) of the code cells that run: non-blank source.
+
+    JupyterLab leaves a blank code cell's prompt at ``[ ]`` after running it.
+    """
+    nb = nbformat.read(path, as_version=4)
+    return [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
+
+
+def n_cells(path: Path) -> int:
+    return len(nbformat.read(path, as_version=4).cells)
+
+
+# --------------------------------------------------------------------------- opening
+
+def open_notebook(page, url: str, expected_cells: int) -> None:
+    """Go to ``url`` and wait until the notebook shows all its cells and its kernel is idle.
+
+    Works for JupyterLab and Notebook 7: both show ``.jp-KernelName`` in the notebook toolbar
+    ("No Kernel" until the session exists) and the execution indicator with ``data-status``.
+    """
+    page.goto(url, wait_until="domcontentloaded", timeout=OPEN_TIMEOUT_MS)
+    page.wait_for_function(
+        """(n) => {
+            const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+            if (!panel) return false;
+            const cells = panel.querySelectorAll('.jp-Notebook .jp-Cell').length;
+            const name = panel.querySelector('.jp-KernelName');
+            const status = panel.querySelector('[data-status]');
+            return cells === n && name && !/no kernel/i.test(name.textContent)
+                && status && status.getAttribute('data-status') === 'idle';
+        }""",
+        arg=expected_cells,
+        timeout=OPEN_TIMEOUT_MS,
+        polling=250,
+    )
+
+
+def run_all_cells(page) -> None:
+    """Menu "Run > Run All Cells", as a teacher would say it in class."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu-item:visible", has_text="Run All Cells").first.click()
+
+
+# JS run in the page: the notebook's state cell by cell.
+_CELL_STATE_JS = """() => {
+    const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+    const status = panel.querySelector('[data-status]');
+    const cells = [...panel.querySelectorAll('.jp-Notebook .jp-Cell')].map(cell => {
+        const prompt = cell.querySelector('.jp-InputPrompt');
+        return {
+            code: cell.classList.contains('jp-CodeCell'),
+            prompt: prompt ? prompt.textContent.trim() : '',
+            traceback: [...cell.querySelectorAll(
+                '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
+                .some(o => /Traceback|Error\\b/.test(o.textContent)),
+        };
+    });
+    return {kernel: status ? status.getAttribute('data-status') : null, cells};
+}"""
+
+
+def wait_until_all_ran(page, code_positions: list[int], *, timeout: float = RUN_TIMEOUT_S) -> dict:
+    """Wait until the kernel is idle and every code cell shows its execution count ``[n]:``.
+
+    Stops early when a cell shows a traceback and nothing is queued any more (the kernel
+    aborts the cells after an error, whose prompts then stay ``[ ]``).  Returns the last state;
+    raises ``TimeoutError`` with the prompts if the notebook is still running at the deadline.
+    """
+    deadline = time.monotonic() + timeout
+    state = None
+    while time.monotonic() < deadline:
+        state = page.evaluate(_CELL_STATE_JS)
+        cells = state["cells"]
+        if state["kernel"] == "idle" and len(cells) > max(code_positions, default=-1):
+            prompts = [cells[i]["prompt"] for i in code_positions]
+            queued = any("*" in p for p in prompts)
+            all_ran = all(re.fullmatch(r"\[\d+\]:", p) for p in prompts)
+            if not queued and (all_ran or any(c["traceback"] for c in cells)):
+                return state
+        page.wait_for_timeout(250)  # polling interval, not a timing assertion
+    prompts = [c["prompt"] for c in state["cells"]] if state else []
+    raise TimeoutError(
+        f"notebook still running after {timeout:.0f} s: kernel={state and state['kernel']}, "
+        f"prompts={prompts}"
+    )
+
+
+# --------------------------------------------------------------------------- checking
+
+# Walks open shadow roots: BokehJS 3 renders each plot inside a shadow DOM.
+_PROBLEMS_JS = """() => {
+    const deep = (root, sel) => {
+        const found = [...root.querySelectorAll(sel)];
+        for (const el of root.querySelectorAll('*')) {
+            if (el.shadowRoot) found.push(...deep(el.shadowRoot, sel));
+        }
+        return found;
+    };
+    const clip = (s, n = 300) => s.replace(/\\s+/g, ' ').trim().slice(0, n);
+    const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+    // "pending" problems may still resolve (views render asynchronously); the others are final.
+    const problems = [], pending = [];
+    let plots = 0, widgets = 0;
+    [...panel.querySelectorAll('.jp-Notebook .jp-Cell')].forEach((cell, i) => {
+        const where = `cell ${i + 1}`;
+        for (const out of cell.querySelectorAll('.jp-OutputArea-output')) {
+            const mime = out.getAttribute('data-mime-type') || '';
+            const text = out.textContent || '';
+            // JupyterLab 4 renders tracebacks with the stderr mime type.
+            if (mime === 'application/vnd.jupyter.stderr') {
+                const kind = /Traceback|Error\\b/.test(text) ? 'error output' : 'stderr output';
+                problems.push(`${where}: ${kind}: ${clip(text)}`);
+            } else if (mime.includes('error')) {
+                problems.push(`${where}: error output: ${clip(text)}`);
+            }
+            // ipywidgets' renderer writes these into the output node itself.
+            if (/^\\s*Error displaying widget/.test(text)) {
+                problems.push(`${where}: widget: ${clip(text, 120)}`);
+            } else if (/^\\s*Loading widget/.test(text)) {
+                pending.push(`${where}: widget still "Loading widget..."`);
+            }
+        }
+        // A view that threw while rendering (ipywidgets 8's error widget), e.g. a BokehModel
+        // whose BokehJS never loaded.
+        for (const err of cell.querySelectorAll('.jupyter-widgets-error-widget')) {
+            problems.push(`${where}: widget failed to render (ipywidgets error widget)`);
+        }
+        // ipywidgets' WidgetRenderer is the only output that is a lumino Panel.
+        widgets += cell.querySelectorAll('.jp-OutputArea-output.lm-Panel').length;
+        // Every bokeh root (show() output or a jupyter_bokeh BokehModel) must hold a drawn
+        // canvas: BokehJS creates it when the view renders.
+        for (const root of cell.querySelectorAll('[data-root-id]')) {
+            plots += 1;
+            const canvases = deep(root, 'canvas').filter(c => c.width > 0 && c.height > 0);
+            if (canvases.length === 0) {
+                pending.push(`${where}: bokeh plot ${root.getAttribute('data-root-id')} has no drawn canvas`);
+            }
+        }
+    });
+    return {problems, pending, plots, widgets};
+}"""
+
+
+@dataclass
+class PageReport:
+    """What the learner sees after running a notebook."""
+
+    problems: list[str]
+    plots: int
+    widgets: int
+    console_errors: list[str]
+
+    def all_problems(self) -> list[str]:
+        return self.problems + [f"browser {e}" for e in self.console_errors]
+
+    def describe(self) -> str:
+        lines = [f"{self.plots} bokeh plot(s), {self.widgets} widget view(s)"]
+        lines += [f"  - {p}" for p in self.all_problems()]
+        return "\n".join(lines)
+
+
+def check_page(page, console: ConsoleLog, *, settle: float = SETTLE_TIMEOUT_S) -> PageReport:
+    """Read the notebook's problems, letting widgets and plots finish rendering first.
+
+    Widget views and bokeh canvases appear asynchronously after the kernel is idle; poll until
+    nothing is pending any more ("Loading widget...", a plot without its canvas) or ``settle``
+    seconds pass, then report what is there.
+    """
+    deadline = time.monotonic() + settle
+    while True:
+        found = page.evaluate(_PROBLEMS_JS)
+        if not found["pending"] or time.monotonic() >= deadline:
+            break
+        page.wait_for_timeout(250)  # polling interval
+    return PageReport(found["problems"] + found["pending"], found["plots"], found["widgets"],
+                      list(console.errors))
+
+
+def wait_frames(page, n: int = 2) -> None:
+    """Wait until the browser has painted ``n`` more frames (layout and redraw done)."""
+    page.evaluate(
+        """(n) => new Promise(done => {
+            const step = k => k ? requestAnimationFrame(() => step(k - 1)) : done();
+            step(n);
+        })""",
+        n,
+    )
+
+
+def screenshot_notebook(page, path: Path) -> Path:
+    """A screenshot of the whole notebook, not only the visible part.
+
+    The notebook scrolls inside a fixed layout, so a full-page screenshot would show only
+    the top: make the window as tall as the notebook for the shot, then restore it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    size = page.viewport_size
+    height = page.evaluate(
+        """() => {
+            const nb = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer')
+                || document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook');
+            return nb ? nb.scrollHeight - nb.clientHeight : 0;
+        }"""
+    )
+    tall = min(size["height"] + int(height) + 50, 20_000)
+    page.set_viewport_size({"width": size["width"], "height": tall})
+    try:
+        wait_frames(page)  # let bokeh re-layout at the new size before the shot
+        page.screenshot(path=str(path))
+    finally:
+        page.set_viewport_size(size)
+    return path
+
+
+# --------------------------------------------------------------------------- the learner
+
+class Learner:
+    """One browser tab with its console log, on the session's Jupyter server."""
+
+    def __init__(self, page, console: ConsoleLog, server):
+        self.page = page
+        self.console = console
+        self.server = server
+
+    def open(self, notebook: str, *, ui: str = "lab") -> Path:
+        """Open ``notebook`` (relative to the server root) in "lab" or Notebook 7 ("notebook")."""
+        path = self.server.root_dir / notebook
+        if ui == "lab":
+            # A new named workspace plus ?reset: no layout restored from an earlier run.
+            url = self.server.lab_url(notebook, workspace=f"e2e-{uuid.uuid4().hex[:10]}")
+        else:
+            url = self.server.notebook7_url(notebook)
+        open_notebook(self.page, url, n_cells(path))
+        return path
+
+    def run_all(self, notebook: str, *, ui: str = "lab", timeout: float = RUN_TIMEOUT_S) -> PageReport:
+        """Open ``notebook``, run all its cells, wait for them, and report what is on screen."""
+        path = self.open(notebook, ui=ui)
+        run_all_cells(self.page)
+        wait_until_all_ran(self.page, code_cell_positions(path), timeout=timeout)
+        return check_page(self.page, self.console)
