@@ -15,6 +15,7 @@ the tests check.  This package imports bokeh but never ipywidgets.
 
 from __future__ import annotations
 
+from lmm_teach.plots.comparison import compare_data, make_compare_figure, short_method
 from lmm_teach.plots.estimates import (
     fixed_data,
     generic_component,
@@ -38,6 +39,7 @@ __all__ = [
     "make_fixed_figure", "fixed_data", "make_variance_figure", "variance_data",
     "generic_term", "generic_component", "set_factors",
     "make_visit_means_figure", "visit_means_data",
+    "make_compare_figure", "compare_data", "short_method",
 ]
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Span
 
-from lmm_teach.plots.theme import GROUP_COLOURS, TRUTH_COLOUR, new_figure
+from lmm_teach.plots.theme import GROUP_COLOURS, TRUTH_COLOUR, legend_above, new_figure
 
 __all__ = [
     "make_fixed_figure", "fixed_data", "make_variance_figure", "variance_data",
@@ -92,6 +92,7 @@ def make_fixed_figure(*, width: int | None = None):
     kw = {"width": width} if width else {}
     fig = new_figure(name="fixed", title="Fixed effects: estimate and 95 % CI (x: truth)",
                      x_label="estimate", y_label="", y_range=FactorRange(), height=220, **kw)
+    legend_above(fig)
     fig.segment("ci_low", "label", "ci_high", "label", source=sources["fixed"],
                 line_color=GROUP_COLOURS[0], line_width=3)
     est = fig.scatter("estimate", "label", source=sources["fixed"], size=10, color=GROUP_COLOURS[0],
@@ -103,9 +104,6 @@ def make_fixed_figure(*, width: int | None = None):
         ("95% CI", "@ci_low{0.000} to @ci_high{0.000}"), ("p", "@p{0.0000}")]))
     # "No effect": a CI that crosses this line is not significant at 5 %.
     fig.add_layout(Span(location=0, dimension="height", line_color="#777777", line_dash="dotted"))
-    fig.legend.location = "bottom_right"
-    fig.legend.background_fill_alpha = 0.7
-    fig.legend.label_text_font_size = "11px"
     return fig, sources
 
 
@@ -155,6 +153,7 @@ def make_variance_figure():
     sources = {"variance": ColumnDataSource(_empty(_VAR_COLUMNS), name="variance")}
     fig = new_figure(name="variance", title="Variance components (SD; x: truth)", x_label="standard deviation",
                      y_label="", y_range=FactorRange(), height=200)
+    legend_above(fig)
     fig.segment(0, "label", "estimate", "label", source=sources["variance"], line_color=GROUP_COLOURS[2],
                 line_width=3)
     est = fig.scatter("estimate", "label", source=sources["variance"], size=10, color=GROUP_COLOURS[2],
@@ -164,9 +163,6 @@ def make_variance_figure():
     fig.add_tools(HoverTool(renderers=[est], tooltips=[("", "@label"), ("SD", "@estimate{0.000}"),
                                                        ("truth", "@truth{0.000}")]))
     fig.x_range.start = 0
-    fig.legend.location = "bottom_right"
-    fig.legend.background_fill_alpha = 0.7
-    fig.legend.label_text_font_size = "11px"
     return fig, sources
 
 
@@ -176,8 +172,8 @@ def variance_data(lmm, *, truth: Mapping | None = None) -> dict[str, dict]:
     ``truth`` maps generic component names (``"intercept"``, ``"slope"``,
     ``"cluster"``, ``"residual"``) to true SDs.
     """
-    labels = {"intercept": "between subjects: level", "slope": "between subjects: slope",
-              "cluster": "between clusters", "residual": "within subject (residual)"}
+    labels = {"intercept": "subjects' levels", "slope": "subjects' slopes",
+              "cluster": "clusters", "residual": "residual"}
     out = _empty(_VAR_COLUMNS)
     var = lmm.variance
     for _, row in var.iterrows():
@@ -191,7 +187,7 @@ def variance_data(lmm, *, truth: Mapping | None = None) -> dict[str, dict]:
             continue
         label = labels[comp]
         if comp == "cluster":
-            label = f"between {row['group']}s"
+            label = f"{row['group']}s"
         out["component"].append(comp)
         out["label"].append(label)
         out["estimate"].append(float(row["sdcor"]))

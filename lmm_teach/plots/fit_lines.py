@@ -21,12 +21,15 @@ import pandas as pd
 from bokeh.models import ColumnDataSource
 from scipy import stats
 
-from lmm_teach.plots.theme import TRUTH_COLOUR, group_colours, new_figure, ordered_levels
+from lmm_teach.plots.theme import TRUTH_COLOUR, group_colours, legend_above, new_figure, ordered_levels
 
 __all__ = ["make_fit_figure", "fit_data", "population_design_row"]
 
 _SUBJECT_COLUMNS = ("subject", "xs", "ys", "colour")
 _LINE_COLUMNS = ("xs", "ys", "colour", "label")
+# Bokeh merges legend items that share a field name across sources (and
+# rejects it, E-1006), so the truth's legend column has its own name.
+_TRUTH_COLUMNS = ("xs", "ys", "colour", "truth_label")
 
 
 def _empty(columns) -> dict:
@@ -51,20 +54,18 @@ def make_fit_figure(*, x_label: str = "time", y_label: str = "outcome"):
         "subjects": ColumnDataSource(_empty(_SUBJECT_COLUMNS), name="subjects"),
         "band": ColumnDataSource(_empty(_LINE_COLUMNS), name="band"),
         "population": ColumnDataSource(_empty(_LINE_COLUMNS), name="population"),
-        "truth": ColumnDataSource(_empty(_LINE_COLUMNS), name="truth"),
+        "truth": ColumnDataSource(_empty(_TRUTH_COLUMNS), name="truth"),
     }
     fig = new_figure(name="fit", title="LMM: population line (95 % band) and each subject's line",
                      x_label=x_label, y_label=y_label)
+    legend_above(fig)
     fig.multi_line("xs", "ys", source=sources["subjects"], line_color="colour", line_alpha=0.3,
                    line_width=1)
     fig.patches("xs", "ys", source=sources["band"], fill_color="colour", fill_alpha=0.25, line_color=None)
     fig.multi_line("xs", "ys", source=sources["population"], line_color="colour", line_width=3,
                    legend_field="label")
     fig.multi_line("xs", "ys", source=sources["truth"], line_color=TRUTH_COLOUR, line_width=2,
-                   line_dash="dashed", legend_field="label")
-    fig.legend.location = "top_right"
-    fig.legend.background_fill_alpha = 0.7
-    fig.legend.label_text_font_size = "11px"
+                   line_dash="dashed", legend_field="truth_label")
     return fig, sources
 
 
@@ -144,7 +145,7 @@ def fit_data(lmm, data: pd.DataFrame, *, truth: Mapping | None = None, n_grid: i
     df = df[np.isfinite(df) & (df > 0)]
     q = float(stats.t.ppf(0.5 + level / 2, df.min())) if len(df) else float(stats.norm.ppf(0.5 + level / 2))
 
-    band, population, truth_lines = _empty(_LINE_COLUMNS), _empty(_LINE_COLUMNS), _empty(_LINE_COLUMNS)
+    band, population, truth_lines = _empty(_LINE_COLUMNS), _empty(_LINE_COLUMNS), _empty(_TRUTH_COLUMNS)
     for i, lvl in enumerate(levels):
         X = population_design_row(terms, grid, time=time, between=between, level=lvl)
         mu = X @ beta
@@ -165,7 +166,7 @@ def fit_data(lmm, data: pd.DataFrame, *, truth: Mapping | None = None, n_grid: i
             truth_lines["xs"].append(grid)
             truth_lines["ys"].append(icpt + slope * grid)
             truth_lines["colour"].append(TRUTH_COLOUR)
-            truth_lines["label"].append("truth")
+            truth_lines["truth_label"].append("truth")
 
     # Subject-specific fitted lines, in time order within each subject.
     frame = pd.DataFrame({"s": used[subject].to_numpy(), "t": t_all, "f": fitted.to_numpy(float)})

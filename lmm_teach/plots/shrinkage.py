@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from bokeh.models import Arrow, ColumnDataSource, FixedTicker, HoverTool, NormalHead, Range1d
 
-from lmm_teach.plots.theme import TRUTH_COLOUR, group_colours, new_figure
+from lmm_teach.plots.theme import TRUTH_COLOUR, group_colours, legend_above, new_figure
 
 __all__ = ["make_shrinkage_figure", "shrinkage_data", "shrinkage_kind", "ROWS"]
 
@@ -77,6 +77,7 @@ def make_shrinkage_figure(*, kind: str = "intercept", x_label: str = "level at t
     if kind == "intercept":
         fig = new_figure(name="shrinkage", title="Shrinkage: own estimate -> LMM estimate",
                          x_label=x_label, y_label="", y_range=Range1d(-0.6, 2.6), height=300)
+        legend_above(fig)
         fig.yaxis.ticker = FixedTicker(ticks=sorted(ROWS.values()))
         fig.yaxis.major_label_overrides = {2: "own data", 1: "LMM (BLUP)", 0: "truth"}
         fig.ygrid.grid_line_color = None
@@ -85,6 +86,7 @@ def make_shrinkage_figure(*, kind: str = "intercept", x_label: str = "level at t
     else:
         fig = new_figure(name="shrinkage", title="Shrinkage: own estimate -> LMM estimate",
                          x_label=x_label, y_label=y_label)
+        legend_above(fig)
         fig.scatter("x", "y", source=sources["population"], marker="diamond", size=16,
                     fill_color="colour", line_color="black", legend_field="label")
     head = NormalHead(size=6, fill_color="colour", line_color="colour", fill_alpha=0.7, line_alpha=0.7)
@@ -98,9 +100,6 @@ def make_shrinkage_figure(*, kind: str = "intercept", x_label: str = "level at t
     if kind == "slope":
         tips.append(("slope", "@slope{0.000}"))
     fig.add_tools(HoverTool(renderers=[own, lmm, truth], tooltips=tips))
-    fig.legend.location = "top_right"
-    fig.legend.background_fill_alpha = 0.7
-    fig.legend.label_text_font_size = "11px"
     return fig, sources
 
 
@@ -168,7 +167,7 @@ def shrinkage_data(
     seen = {}
     for i, lvl in enumerate(level):
         seen.setdefault(lvl, []).append(i)
-    for lvl, rows in seen.items():
+    for rows in seen.values():
         x = float(np.nanmean(shrink["population_intercept"].to_numpy(float)[rows]))
         if kind == "slope":
             y = float(np.nanmean(shrink["population_slope"].to_numpy(float)[rows]))

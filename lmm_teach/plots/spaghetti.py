@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from bokeh.models import ColumnDataSource, HoverTool
 
-from lmm_teach.plots.theme import GREY, group_colours, new_figure, ordered_levels
+from lmm_teach.plots.theme import GREY, group_colours, legend_above, new_figure, ordered_levels
 
 __all__ = ["make_spaghetti_figure", "spaghetti_data", "DROPPED_LABEL"]
 
@@ -51,6 +51,7 @@ def make_spaghetti_figure(*, x_label: str = "time", y_label: str = "outcome"):
         "missing": ColumnDataSource(_empty(_MISSING_COLUMNS), name="missing"),
     }
     fig = new_figure(name="spaghetti", title="Each line is one subject", x_label=x_label, y_label=y_label)
+    legend_above(fig)
     fig.multi_line(
         "xs", "ys", source=sources["lines"], line_color="colour", line_alpha="alpha",
         line_width=1.5, legend_field="group",
@@ -60,16 +61,13 @@ def make_spaghetti_figure(*, x_label: str = "time", y_label: str = "outcome"):
     )
     fig.text(
         "x", "y", text="text", source=sources["missing"], text_align="center",
-        text_baseline="top", text_font_size="11px", text_color=GREY,
+        text_baseline="top", text_font_size="10px", text_color=GREY,
     )
+    fig.x_range.range_padding = 0.08  # room for the "n missing" text at the last visit
     fig.add_tools(HoverTool(
         renderers=[points],
         tooltips=[("subject", "@subject"), ("visit", "@visit"), ("time", "@time"), ("y", "@y{0.00}")],
     ))
-    fig.legend.location = "top_right"
-    fig.legend.background_fill_alpha = 0.7
-    fig.legend.label_text_font_size = "11px"
-    fig.legend.click_policy = "hide"
     return fig, sources
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from bokeh.models import Legend
 from bokeh.plotting import figure
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "new_figure",
     "group_colours",
     "ordered_levels",
+    "legend_above",
 ]
 
 #: The eight Okabe-Ito colours, by name.
@@ -103,6 +105,21 @@ def new_figure(
     fig.xgrid.grid_line_alpha = 0.4
     fig.ygrid.grid_line_alpha = 0.4
     return fig
+
+
+def legend_above(fig, *, ncols: int | None = None) -> Legend:
+    """Put the figure's legend above the plot area, in a row (call before adding glyphs).
+
+    Inside the plot area a legend hides data (with fixed sizes there is no
+    empty corner to rely on); above it, it costs one line of height.  Glyphs
+    created later with ``legend_label`` / ``legend_field`` join this legend.
+    """
+    legend = Legend(orientation="horizontal", location="top_left", label_text_font_size="11px",
+                    padding=2, margin=2, spacing=12, border_line_alpha=0, click_policy="hide")
+    if ncols:
+        legend.ncols = ncols
+    fig.add_layout(legend, "above")
+    return legend
 
 
 def group_colours(levels: Iterable) -> dict:

@@ -1,0 +1,92 @@
+"""LMM beside ANOVA: each method's estimate of each hypothesis, with the truth.
+
+The LMM with numeric time estimates a slope (or an arm difference) with a
+standard error; the ANOVA has no slope, and its "estimate" is the slope of
+the complete cases' visit means (see :func:`lmm_teach.compare.compare`), drawn
+without an interval.  Rows without an estimate are left out of the figure.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Span
+
+from lmm_teach.plots.theme import GROUP_COLOURS, TRUTH_COLOUR, new_figure
+
+__all__ = ["make_compare_figure", "compare_data", "short_method"]
+
+_COLUMNS = ("factor", "hypothesis", "method", "estimate", "ci_low", "ci_high", "truth", "p", "colour")
+
+
+def short_method(method: str) -> str:
+    """``"LMM (numeric time)"`` -> ``"LMM"``, ``"RM-ANOVA (complete cases)"`` -> ``"ANOVA"``."""
+    m = str(method)
+    if m.startswith("LMM"):
+        return "LMM (categorical)" if "categorical" in m else "LMM"
+    if "ANOVA" in m:
+        return "ANOVA (complete cases)"
+    return m
+
+
+def make_compare_figure():
+    """The figure: estimates (95 % CI where there is an SE) per hypothesis and method, truth as x.
+
+    Returns
+    -------
+    (figure, sources)
+        ``sources``: ``"estimates"``; set the y factors with
+        :func:`lmm_teach.plots.set_factors` and ``compare_data(...)["estimates"]["factor"]``.
+    """
+    sources = {"estimates": ColumnDataSource({c: [] for c in _COLUMNS}, name="estimates")}
+    fig = new_figure(name="compare", title="Estimates by method (x: truth)", x_label="estimate", y_label="",
+                     y_range=FactorRange(), height=260)
+    fig.segment("ci_low", "factor", "ci_high", "factor", source=sources["estimates"], line_color="colour",
+                line_width=3)
+    est = fig.scatter("estimate", "factor", source=sources["estimates"], size=10, color="colour")
+    fig.scatter("truth", "factor", source=sources["estimates"], marker="x", size=12, line_width=2,
+                line_color=TRUTH_COLOUR)
+    fig.add_layout(Span(location=0, dimension="height", line_color="#777777", line_dash="dotted"))
+    fig.add_tools(HoverTool(renderers=[est], tooltips=[
+        ("", "@hypothesis: @method"), ("estimate", "@estimate{0.000}"), ("truth", "@truth{0.000}"),
+        ("p", "@p{0.0000}")]))
+    return fig, sources
+
+
+def compare_data(comparison: pd.DataFrame, *, level: float = 0.95) -> dict[str, dict]:
+    """Columns of the comparison figure from :func:`lmm_teach.compare.compare`'s table.
+
+    The interval is ``estimate +/- z * se`` (a Wald interval, for the picture;
+    the LMM table gives the Satterthwaite one).
+
+    Examples
+    --------
+    >>> cmp = pd.DataFrame({"hypothesis": ["time", "time"],
+    ...                     "method": ["LMM (numeric time)", "RM-ANOVA (complete cases)"],
+    ...                     "estimate": [-1.0, -0.6], "se": [0.1, np.nan], "p": [0.001, 0.01],
+    ...                     "truth": [-1.0, -1.0]})
+    >>> compare_data(cmp)["estimates"]["factor"]
+    [('time', 'ANOVA (complete cases)'), ('time', 'LMM')]
+    """
+    from scipy import stats
+
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    rows = comparison.loc[np.isfinite(comparison["estimate"].to_numpy(float))]
+    colours = {"LMM": GROUP_COLOURS[0], "LMM (categorical)": GROUP_COLOURS[2],
+               "ANOVA (complete cases)": GROUP_COLOURS[1]}
+    out = {c: [] for c in _COLUMNS}
+    for _, r in rows.iterrows():
+        m = short_method(r["method"])
+        se = float(r["se"]) if "se" in r and np.isfinite(r["se"]) else np.nan
+        est = float(r["estimate"])
+        out["factor"].append((str(r["hypothesis"]), m))
+        out["hypothesis"].append(str(r["hypothesis"]))
+        out["method"].append(m)
+        out["estimate"].append(est)
+        out["ci_low"].append(est - z * se)
+        out["ci_high"].append(est + z * se)
+        out["truth"].append(float(r["truth"]) if "truth" in r else np.nan)
+        out["p"].append(float(r["p"]) if "p" in r else np.nan)
+        out["colour"].append(colours.get(m, GROUP_COLOURS[3]))
+    # Bokeh draws the first factor at the bottom: reverse, so the table order reads top-down.
+    return {"estimates": {k: v[::-1] for k, v in out.items()}}

@@ -1,0 +1,74 @@
+"""The ipywidgets panels of lmm_teach and the Explorer app that joins them.
+
+``lmm_teach.Explorer()`` shows the whole app; every panel also works alone in
+a lesson: ``DesignPanel()``, ``DataPanel(data, y=..., subject=..., time=...)``,
+``LMMPanel(fit, data=...)``, ``AnovaPanel(anova, data=...)``,
+``ComparePanel(analysis)``.  BokehJS is loaded inline once per kernel by
+:func:`setup` (``%load_ext lmm_teach``), and by every panel when it is
+displayed.
+
+Panels
+------
+A panel is a plain class: it owns its widgets as attributes, keeps its whole
+layout in ``panel.layout`` (with a stable CSS class ``lmm-<name>`` for browser
+tests) and displays itself through that layout.  A result panel has
+
+* ``prepare(...) -> show``: compute everything (pure; may raise), return a
+  function that only assigns ``source.data`` and HTML values;
+* ``update(...)``: ``prepare(...)()``;
+* ``result``: what it shows now.
+
+The Explorer prepares every panel before it shows any, so a failure keeps the
+last good plots; :class:`~lmm_teach.widgets.explorer.Explorer.refresh` never
+raises and explains problems in the status area (class ``lmm-status``).
+
+Adding a tab to the Explorer (Monte Carlo, Your own data, Show code)
+--------------------------------------------------------------------
+The Explorer looks for three optional modules, listed in
+``lmm_teach.widgets.explorer.EXTENSION_TABS``::
+
+    "Monte Carlo"    lmm_teach/widgets/montecarlo_panel.py
+    "Your own data"  lmm_teach/widgets/data_panel.py
+    "Show code"      lmm_teach/widgets/code_panel.py
+
+A module that does not exist is skipped (no tab).  To plug in, the module
+defines a function ``explorer_tab(explorer)`` that returns a panel object with
+
+* ``layout``: the ipywidget shown in the tab (give it ``add_class("lmm-<name>")``);
+* optionally ``explorer_updated(result)``: called after every successful update
+  with the :class:`~lmm_teach.widgets.explorer.ExplorerResult` (``design``,
+  ``seed``, ``data``, ``columns``, ``analysis``, ``lmm``, ``anova``,
+  ``comparison``, ``shrinkage``, ``truth``, ``simulation``).  Keep it cheap
+  (it runs on every slider release): mark yourself stale rather than
+  recompute.
+
+What the tab may use on ``explorer``: ``explorer.design`` (current Design;
+``ValueError`` when the controls describe none), ``explorer.seed``,
+``explorer.result``, ``explorer.controls`` (field name -> widget),
+``explorer.hold()`` (batch control changes into one update),
+``explorer.design_panel.set_design(design)``, ``explorer.apply_preset(name)``,
+and ``explorer.show_data(data, y=..., subject=..., time=..., visit=...,
+between=..., cluster=..., random_slope=...)``, which analyses a learner's
+own data in the Data, LMM, ANOVA and Compare tabs (the status explains a
+``DataError``).  The tab's panel should also work alone (without an
+Explorer).  An exception in ``explorer_tab`` or ``explorer_updated`` never
+breaks the app: it is recorded in ``explorer.extension_errors``.
+
+The panel for a learner's own data lives in ``data_panel.py``: name its class
+``OwnDataPanel`` (``DataPanel`` is the spaghetti plot, in ``data_view.py``).
+"""
+
+from __future__ import annotations
+
+from lmm_teach.widgets.anova_panel import AnovaPanel
+from lmm_teach.widgets.compare_panel import ComparePanel
+from lmm_teach.widgets.data_view import DataPanel
+from lmm_teach.widgets.design_panel import DesignPanel
+from lmm_teach.widgets.explorer import EXTENSION_TABS, Explorer, ExplorerResult
+from lmm_teach.widgets.lmm_panel import LMMPanel
+from lmm_teach.widgets.notebook import embed, setup
+
+__all__ = [
+    "Explorer", "ExplorerResult", "EXTENSION_TABS", "setup", "embed",
+    "DesignPanel", "DataPanel", "LMMPanel", "AnovaPanel", "ComparePanel",
+]

@@ -1,0 +1,125 @@
+"""One control per :class:`~lmm_teach.design.Design` field, built from ``design.FIELDS``.
+
+Labels, tooltips, units and ranges come from the field table the simulation
+module owns, so the panel, the CLI and the docs use the same words.  Every
+control updates on release (``continuous_update=False``) and carries its
+description as a tooltip (the ``title`` attribute a screen reader reads).
+"""
+
+from __future__ import annotations
+
+import math
+
+import ipywidgets as widgets
+
+from lmm_teach.design import FieldInfo
+
+__all__ = ["make_control", "set_control", "control_value", "format_times", "parse_times", "GROUP_TITLES"]
+
+#: Section headings of the Design panel, in order, in words a learner knows.
+GROUP_TITLES = {
+    "Study": "Patients and visits",
+    "Fixed effects": "Average course and treatment",
+    "Random effects": "How patients differ",
+    "Clinics": "Clinics",
+    "Missing data": "Missing visits and dropout",
+}
+
+_STYLE = {"description_width": "initial"}
+_WIDTH = "390px"
+
+
+def _description(info: FieldInfo) -> str:
+    """The visible label: the field's label plus its unit when it adds information."""
+    unit = info.unit
+    if not unit or unit.rstrip("s").lower() in info.label.lower():
+        return info.label
+    return f"{info.label} ({unit})"
+
+
+def _tooltip(info: FieldInfo) -> str:
+    text = info.description[:1].upper() + info.description[1:]
+    return f"{text}. [{info.name}]"
+
+
+def _decimals(step: float | None) -> int:
+    if not step or step >= 1:
+        return 0
+    return max(0, -int(math.floor(math.log10(step) + 1e-9)))
+
+
+def format_times(times) -> str:
+    """``(0.0, 1.0, 2.5)`` -> ``"0, 1, 2.5"``."""
+    return ", ".join(f"{float(t):g}" for t in times)
+
+
+def parse_times(text: str) -> tuple[float, ...]:
+    """``"0, 1, 2.5"`` (commas, semicolons or spaces) -> ``(0.0, 1.0, 2.5)``.
+
+    Raises
+    ------
+    ValueError
+        With a message for the learner when an entry is not a number.
+
+    Examples
+    --------
+    >>> parse_times("0, 1; 2 4")
+    (0.0, 1.0, 2.0, 4.0)
+    """
+    parts = [p for p in str(text).replace(";", " ").replace(",", " ").split() if p]
+    out = []
+    for p in parts:
+        try:
+            out.append(float(p))
+        except ValueError:
+            raise ValueError(f"visit times: {p!r} is not a number; write the times as numbers "
+                             "separated by commas, e.g. 0, 1, 2, 4, 8") from None
+    return tuple(out)
+
+
+def make_control(info: FieldInfo, value) -> widgets.Widget:
+    """A widget for one Design field, showing ``value``."""
+    common = {"description": _description(info), "tooltip": _tooltip(info), "style": _STYLE,
+              "layout": widgets.Layout(width=_WIDTH)}
+    kind = info.kind
+    if kind == "int":
+        w = widgets.IntSlider(min=int(info.min), max=int(info.max), step=int(info.step or 1),
+                              continuous_update=False, **common)
+    elif kind == "float":
+        d = _decimals(info.step)
+        w = widgets.FloatSlider(min=float(info.min), max=float(info.max), step=float(info.step or 0.01),
+                                readout_format=f".{d}f", continuous_update=False, **common)
+    elif kind == "bool":
+        w = widgets.Checkbox(indent=False, **common)
+    elif kind == "choice":
+        w = widgets.Dropdown(options=list(info.choices), **common)
+    elif kind == "times":
+        w = widgets.Text(continuous_update=False, placeholder="e.g. 0, 1, 2, 4, 8", **common)
+    else:  # pragma: no cover - FIELDS only uses the kinds above
+        raise ValueError(f"unknown control kind {kind!r} for {info.name}")
+    w.add_class("lmm-control")
+    w.add_class(f"lmm-control-{info.name.replace('_', '-')}")
+    set_control(w, info, value)
+    return w
+
+
+def set_control(w: widgets.Widget, info: FieldInfo, value) -> None:
+    """Show ``value`` in a control; a slider's range widens if the value lies outside it
+    (``Explorer(design=Design(n_subjects=1000))`` must not be clipped silently)."""
+    if info.kind == "times":
+        w.value = format_times(value)
+        return
+    if info.kind in ("int", "float"):
+        value = int(value) if info.kind == "int" else float(value)
+        if value > w.max:
+            w.max = value
+        if value < w.min:
+            w.min = value
+    w.value = value
+
+
+def control_value(w: widgets.Widget, info: FieldInfo):
+    """The Design value a control holds (visit times parsed)."""
+    if info.kind == "times":
+        return parse_times(w.value)
+    return w.value

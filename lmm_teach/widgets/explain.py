@@ -1,0 +1,129 @@
+"""Words for the learner: what the comparison shows, and what went wrong.
+
+Pure functions returning plain text; the panels escape and display it.  No
+traceback ever reaches the learner: :func:`explain_error` turns any exception
+into a title, an explanation and a hint.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["hypothesis_lines", "explain_error", "teaching_notes", "QUESTIONS"]
+
+#: The question each hypothesis answers, in words.
+QUESTIONS = {
+    "time": "Does the outcome change over time?",
+    "arm": "Do the arms differ?",
+    "arm x time": "Do the arms change differently over time?",
+}
+
+
+def _p(p) -> str:
+    if p is None or not np.isfinite(p):
+        return "p not available"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def _verdict(p) -> str:
+    if p is None or not np.isfinite(p):
+        return "cannot tell"
+    return "yes" if p < 0.05 else "no clear evidence"
+
+
+def hypothesis_lines(comparison: pd.DataFrame) -> list[str]:
+    """One plain-language line per hypothesis: each method's answer, the data it used, the truth.
+
+    Examples
+    --------
+    >>> cmp = pd.DataFrame({"hypothesis": ["time", "time"],
+    ...     "method": ["LMM (numeric time)", "RM-ANOVA (complete cases)"], "estimate": [-1.02, np.nan],
+    ...     "p": [0.0001, 0.02], "p_gg": [np.nan, 0.03], "n_subjects": [40, 26], "n_obs": [220, 156],
+    ...     "truth": [-1.0, -1.0]})
+    >>> print(hypothesis_lines(cmp)[0])  # doctest: +NORMALIZE_WHITESPACE
+    Does the outcome change over time? LMM: yes (estimate -1.02, p < 0.001; 40 subjects, 220
+    observations). ANOVA: yes (p = 0.020, GG-corrected p = 0.030; 26 subjects, 156 observations).
+    Truth: -1.
+    """
+    lines = []
+    for hyp, rows in comparison.groupby("hypothesis", sort=False):
+        parts = [QUESTIONS.get(hyp, str(hyp))]
+        truth = np.nan
+        for _, r in rows.iterrows():
+            method = str(r["method"])
+            if "categorical" in method:
+                continue  # the ANOVA's LMM twin: in the table, not in the sentence
+            name = "LMM" if method.startswith("LMM") else "ANOVA"
+            est = r.get("estimate", np.nan)
+            bits = []
+            if name == "LMM" and est is not None and np.isfinite(est):
+                bits.append(f"estimate {est:.3g}")
+            bits.append(_p(r.get("p")))
+            if name == "ANOVA" and np.isfinite(r.get("p_gg", np.nan)):
+                bits[-1] += f", GG-corrected {_p(r['p_gg'])}"
+            used = f"{int(r['n_subjects'])} subjects, {int(r['n_obs'])} observations"
+            parts.append(f"{name}: {_verdict(r.get('p'))} ({', '.join(bits)}; {used}).")
+            if np.isfinite(r.get("truth", np.nan)):
+                truth = float(r["truth"])
+        if np.isfinite(truth):
+            parts.append(f"Truth: {truth:g}.")
+        if hyp == "arm":
+            parts.append("(The LMM compares the arms at time 0, the ANOVA averaged over the visits.)")
+        lines.append(" ".join(parts))
+    return lines
+
+
+def teaching_notes(analysis) -> list[str]:
+    """What a learner should know about a fit: singular, non-converged, no ANOVA, plus the core's notes.
+
+    The explanations read as teaching moments, not as errors.
+    """
+    notes = []
+    lmm = analysis.lmm
+    if lmm.singular:
+        notes.append("Singular fit: the patients' own levels vary no more than the measurement noise "
+                     "explains, so the between-subject variance is estimated as 0 (on the boundary). The "
+                     "LMM then treats the measurements as independent, and its results match an ordinary "
+                     "regression; the random-effect test (LRT) finds nothing. This is not a bug: it is "
+                     "what the data say.")
+    if not lmm.converged:
+        notes.append("The LMM's optimiser did not fully converge: the estimates may be unreliable. This "
+                     "happens with very few subjects or a variance close to 0; try more patients.")
+    if analysis.anova is None:
+        notes.append("No RM-ANOVA: it needs at least two subjects (in each arm) with every visit, and there "
+                     "are fewer. The LMM still uses every measurement.")
+    for text in (*analysis.notes, *analysis.warnings):
+        if text not in notes:
+            notes.append(text)
+    return notes
+
+
+def explain_error(exc: BaseException) -> tuple[str, str, str]:
+    """(title, explanation, hint) for any exception raised while updating.
+
+    Examples
+    --------
+    >>> explain_error(ValueError("n_clinics (number of clinics) must be 0 or between 2 and 3"))[0]
+    'This design cannot be simulated'
+    """
+    from lmm_teach.validate import DataError
+
+    keep = "The plots still show the last results that worked."
+    msg = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, DataError):
+        return ("These data cannot be analysed", msg, keep + " Change a setting (e.g. more patients, "
+                "less dropout) or choose a preset.")
+    if isinstance(exc, np.linalg.LinAlgError):
+        return ("The model could not be fitted",
+                "The numbers became degenerate (a matrix could not be inverted): typically every patient "
+                "looks the same, or there are too few measurements for the model's parameters.",
+                keep + " Try more patients or less missing data.")
+    if isinstance(exc, (ValueError, TypeError)) and not isinstance(exc, DataError):
+        return ("This design cannot be simulated", msg, keep + " Change the setting named above.")
+    if isinstance(exc, (MemoryError, OverflowError, FloatingPointError, ZeroDivisionError)):
+        return ("The numbers got out of hand", f"{type(exc).__name__}: {msg}",
+                keep + " Try a less extreme setting.")
+    return ("Something unexpected happened",
+            f"{type(exc).__name__}: {msg}",
+            keep + " Try another value or a preset; if it happens again, tell your teacher.")

@@ -1,0 +1,344 @@
+"""The Explorer: one app with the Design controls and the result panels.
+
+Data flow of one update (:meth:`Explorer.refresh`), all in the kernel, in
+order::
+
+    controls -> Design -> simulate(design, seed) -> analyze(...) -> shrinkage(...)
+             -> every panel's prepare(...)  (pure: plot data, tables)
+             -> every panel's show()        (assign source.data, HTML values)
+
+Nothing is shown until everything has been computed, so a failure anywhere
+leaves the last good plots in place and the status area explains.
+"""
+
+from __future__ import annotations
+
+import importlib
+import traceback
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+import pandas as pd
+
+from lmm_teach.design import Design
+from lmm_teach.validate import Columns
+from lmm_teach.widgets.anova_panel import AnovaPanel
+from lmm_teach.widgets.base import Panel, StatusArea, escape
+from lmm_teach.widgets.compare_panel import ComparePanel
+from lmm_teach.widgets.data_view import DataPanel
+from lmm_teach.widgets.design_panel import DesignPanel
+from lmm_teach.widgets.explain import explain_error, teaching_notes
+from lmm_teach.widgets.lmm_panel import LMMPanel
+from lmm_teach.widgets.truth import subject_truth, truth_from_design
+
+__all__ = ["Explorer", "ExplorerResult", "EXTENSION_TABS", "compute"]
+
+#: Tabs provided by optional modules: (title, module).  A module that does not
+#: exist (yet) is skipped; see the package docstring for the protocol.
+EXTENSION_TABS = (
+    ("Monte Carlo", "lmm_teach.widgets.montecarlo_panel"),
+    ("Your own data", "lmm_teach.widgets.data_panel"),
+    ("Show code", "lmm_teach.widgets.code_panel"),
+)
+
+
+@dataclass(frozen=True, eq=False)
+class ExplorerResult:
+    """Everything one update computed.
+
+    Attributes
+    ----------
+    design : Design or None
+        The simulated design (None for data shown with :meth:`Explorer.show_data`).
+    seed : int or None
+    random_slope : bool
+        Whether the LMM had a random slope per subject.
+    simulation : Simulation or None
+        The data with the truth behind them.
+    columns : Columns
+        The column roles of ``data``.
+    data : DataFrame
+        The analysed data.
+    analysis : Analysis
+        ``lmm``, ``lmm_categorical``, ``anova``, ``comparison``, ``notes``, ``warnings``.
+    shrinkage : DataFrame
+        :func:`lmm_teach.compare.shrinkage` of ``analysis.lmm``.
+    """
+
+    design: Design | None
+    seed: int | None
+    random_slope: bool
+    simulation: Any
+    columns: Columns
+    data: pd.DataFrame
+    analysis: Any
+    shrinkage: pd.DataFrame
+
+    @property
+    def lmm(self):
+        return self.analysis.lmm
+
+    @property
+    def lmm_categorical(self):
+        return self.analysis.lmm_categorical
+
+    @property
+    def anova(self):
+        return self.analysis.anova
+
+    @property
+    def comparison(self) -> pd.DataFrame:
+        return self.analysis.comparison
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return tuple(self.analysis.warnings)
+
+    @property
+    def truth(self) -> dict | None:
+        return truth_from_design(self.design) if self.design is not None else None
+
+
+def simulated_columns(design: Design) -> Columns:
+    """The column roles of ``simulate(design)``'s table."""
+    return Columns(y="y", subject="subject", time="time", visit="visit",
+                   between="arm" if design.arms else None,
+                   cluster="clinic" if design.n_clinics > 0 else None)
+
+
+def compute(design: Design, seed: int, *, random_slope: bool = False) -> ExplorerResult:
+    """One full update's numbers: simulate, fit the LMMs and the ANOVA, compare, shrink.
+
+    Pure: the same arguments give the same result.  Used by :class:`Explorer`
+    and by ``benchmarks/bench_explorer.py``.
+    """
+    from lmm_teach.compare import analyze, shrinkage
+    from lmm_teach.simulate import simulate
+
+    sim = simulate(design, seed, with_truth=True)
+    cols = simulated_columns(design)
+    analysis = analyze(sim.data, y=cols.y, subject=cols.subject, time=cols.time, visit=cols.visit,
+                       between=cols.between, cluster=cols.cluster, random_slope=random_slope, truth=design)
+    shrink = shrinkage(sim.data, analysis.lmm)
+    return ExplorerResult(design=design, seed=seed, random_slope=random_slope, simulation=sim, columns=cols,
+                          data=sim.data, analysis=analysis, shrinkage=shrink)
+
+
+class Explorer(Panel):
+    """Simulate repeated-measures data, fit the LMM and the RM-ANOVA, compare them live.
+
+    Parameters
+    ----------
+    design : Design, optional
+        The starting design (``Design()`` by default).
+    seed : int
+        The starting seed.
+    random_slope : bool, optional
+        Fit a random slope per subject (default: when the design has one).
+
+    Attributes
+    ----------
+    controls : dict
+        Design field name -> its widget.  Setting ``.value`` updates everything.
+    design_panel, data_panel, lmm_panel, anova_panel, compare_panel
+        The panels; each also works alone.
+    extensions : dict
+        Title -> panel of the optional tabs that are installed (Monte Carlo,
+        Your own data, Show code).
+    result : ExplorerResult or None
+        The latest successful update (LMM, ANOVA, comparison, data, truth).
+    error : Exception or None
+        Why the latest update failed (None when it worked); the status area
+        explains it to the learner, ``error_traceback`` keeps the details.
+    n_updates : int
+        How many times the numbers were recomputed (a preset counts once).
+    status : StatusArea
+        What to notice, or what went wrong (CSS class ``lmm-status``).
+
+    Examples
+    --------
+    >>> import lmm_teach
+    >>> ex = lmm_teach.Explorer(seed=3)                          # doctest: +SKIP
+    >>> ex.controls["mcar"].value = 0.3                          # doctest: +SKIP
+    >>> ex.result.anova.n_subjects_dropped > 0                   # doctest: +SKIP
+    True
+    """
+
+    def __init__(self, design: Design | None = None, *, seed: int = 1, random_slope: bool | None = None):
+        self.result: ExplorerResult | None = None
+        self.error: Exception | None = None
+        self.error_traceback = ""
+        self.n_updates = 0
+        self.design_panel = DesignPanel(design, seed=seed, random_slope=random_slope, show_errors=False)
+        self.controls = self.design_panel.controls
+        self.status = StatusArea()
+        self.data_panel = DataPanel()
+        self.lmm_panel = LMMPanel()
+        self.anova_panel = AnovaPanel()
+        self.compare_panel = ComparePanel()
+        self.panels = {"Data": self.data_panel, "LMM": self.lmm_panel, "ANOVA": self.anova_panel,
+                       "Compare": self.compare_panel}
+        self.extensions = {}
+        self.extension_errors = {}
+        for title, module in EXTENSION_TABS:
+            panel = self._load_extension(title, module)
+            if panel is not None:
+                self.extensions[title] = panel
+        tab_panels = {**self.panels, **self.extensions}
+        self.tabs = widgets.Tab(children=[p.layout for p in tab_panels.values()],
+                                titles=list(tab_panels))
+        self.tabs.add_class("lmm-tabs")
+        title = widgets.HTML("<h3 style='margin:4px 0'>Linear mixed model explorer</h3>")
+        results = widgets.VBox([self.status.widget, self.tabs], layout=widgets.Layout(width="620px"))
+        results.add_class("lmm-results")
+        self.layout = widgets.VBox([title, widgets.HBox([self.design_panel.layout, results],
+                                                        layout=widgets.Layout(flex_flow="row wrap"))])
+        self._finish_layout("lmm-explorer")
+        self.design_panel.on_change(self.refresh)
+        self.refresh()
+
+    # ------------------------------------------------------------- the state
+    @property
+    def design(self) -> Design:
+        """The Design the controls describe now (``ValueError`` when they describe none)."""
+        return self.design_panel.design
+
+    @property
+    def seed(self) -> int:
+        """The current seed."""
+        return int(self.design_panel.seed.value)
+
+    def hold(self):
+        """Context manager: control changes inside it cause one update at the end.
+
+        >>> with explorer.hold():                                   # doctest: +SKIP
+        ...     explorer.controls["arms"].value = True
+        ...     explorer.controls["arm_slope_effect"].value = -1
+        """
+        return self.design_panel.hold()
+
+    def apply_preset(self, name: str) -> None:
+        """Load a preset (one update)."""
+        self.design_panel.apply_preset(name)
+
+    def new_sample(self) -> None:
+        """Draw a new sample from the same design (the next seed; one update)."""
+        self.design_panel.next_sample()
+
+    # ---------------------------------------------------------------- update
+    def refresh(self) -> bool:
+        """Recompute everything from the current controls and show it.
+
+        Returns True on success.  On failure nothing shown changes except the
+        status area, which explains what happened; no exception escapes.
+        """
+        self.n_updates += 1
+        try:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                design = self.design_panel.design
+                result = compute(design, self.seed, random_slope=bool(self.design_panel.random_slope.value))
+                shows = self._prepare(result)
+        except Exception as exc:  # every failure becomes an explanation, never a traceback
+            return self._fail(exc)
+        return self._show(result, shows)
+
+    def show_data(self, data: pd.DataFrame, *, y: str, subject: str, time: str, visit: str | None = None,
+                  between: str | None = None, cluster: str | None = None, random_slope: bool = False) -> bool:
+        """Analyse a learner's own data in the Data, LMM, ANOVA and Compare tabs.
+
+        For the "Your own data" tab.  There is no truth to draw.  The next
+        change of a Design control shows simulated data again.  Returns True
+        on success; on failure the status explains (e.g. a DataError naming
+        the column) and the last results stay.
+        """
+        self.n_updates += 1
+        try:
+            from lmm_teach.compare import analyze, shrinkage
+
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                cols = Columns(y=y, subject=subject, time=time, visit=visit or time, between=between,
+                               cluster=cluster)
+                analysis = analyze(data, y=y, subject=subject, time=time, visit=cols.visit, between=between,
+                                   cluster=cluster, random_slope=random_slope)
+                shrink = shrinkage(data, analysis.lmm)
+                result = ExplorerResult(design=None, seed=None, random_slope=random_slope, simulation=None,
+                                        columns=cols, data=data, analysis=analysis, shrinkage=shrink)
+                shows = self._prepare(result)
+        except Exception as exc:
+            return self._fail(exc)
+        return self._show(result, shows)
+
+    def _prepare(self, result: ExplorerResult) -> list:
+        a, cols, data = result.analysis, result.columns, result.data
+        truth = result.truth
+        subj_truth = subject_truth(result.simulation) if result.simulation is not None else None
+        anova_reason = next((w for w in a.warnings if "ANOVA" in w and "could not" in w), "")
+        return [
+            self.data_panel.prepare(data, columns=cols,
+                                    dropped=a.anova.dropped_subjects if a.anova is not None else None),
+            self.lmm_panel.prepare(a.lmm, data=data, truth=truth, subject_truth=subj_truth,
+                                   shrink=result.shrinkage),
+            self.anova_panel.prepare(a.anova, data=data, time=cols.time, truth=truth, reason=anova_reason),
+            self.compare_panel.prepare(a),
+        ]
+
+    def _show(self, result: ExplorerResult, shows: list) -> bool:
+        try:
+            for show in shows:
+                show()
+        except Exception as exc:  # pragma: no cover - assignments of computed values
+            return self._fail(exc)
+        self.result = result
+        self.error = None
+        self.error_traceback = ""
+        self.status.show(teaching_notes(result.analysis), title="What to notice")
+        for title, panel in self.extensions.items():
+            hook = getattr(panel, "explorer_updated", None)
+            if hook is not None:
+                try:
+                    hook(result)
+                except Exception as exc:  # a broken optional tab must not break the app
+                    self.extension_errors[title] = exc
+        return True
+
+    def _fail(self, exc: Exception) -> bool:
+        self.error = exc
+        self.error_traceback = traceback.format_exc()
+        title, explanation, hint = explain_error(exc)
+        self.status.problem(title, explanation, hint=hint)
+        return False
+
+    def _load_extension(self, title: str, module: str):
+        """The optional tab from ``module.explorer_tab(explorer)``; None if the module is absent."""
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name == module:
+                return None  # not written yet: no tab
+            self.extension_errors[title] = exc
+            return _Unavailable(title, exc)
+        except Exception as exc:
+            self.extension_errors[title] = exc
+            return _Unavailable(title, exc)
+        factory = getattr(mod, "explorer_tab", None)
+        if factory is None:
+            return None
+        try:
+            return factory(self)
+        except Exception as exc:
+            self.extension_errors[title] = exc
+            return _Unavailable(title, exc)
+
+
+class _Unavailable(Panel):
+    """Stands in for an optional tab whose module failed to load."""
+
+    def __init__(self, title: str, exc: Exception):
+        self.layout = widgets.HTML(f"<p>The {escape(title)} tab is not available in this installation "
+                                   f"({escape(type(exc).__name__)}).</p>")
+        self._finish_layout("lmm-unavailable")

@@ -1,0 +1,176 @@
+"""The LMM panel: what the linear mixed model says, beside the truth."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import ipywidgets as widgets
+import numpy as np
+import pandas as pd
+
+from lmm_teach.plots import (
+    fit_data,
+    fixed_data,
+    make_fit_figure,
+    make_fixed_figure,
+    make_shrinkage_figure,
+    make_variance_figure,
+    set_factors,
+    shrinkage_data,
+    shrinkage_kind,
+    update_sources,
+    variance_data,
+)
+from lmm_teach.widgets.base import Panel, escape
+from lmm_teach.widgets.notebook import embed
+from lmm_teach.widgets.tables import fixed_table, random_tests_table, variance_table
+
+__all__ = ["LMMPanel"]
+
+_SHRINK_NOTE = {
+    "intercept": ("Open circles: each subject's own level, from its data alone. Filled: the LMM's estimate "
+                  "(population line + the subject's BLUP). The arrows show the pull toward the population "
+                  "(dashed): subjects with few or noisy measurements are pulled most."),
+    "slope": ("Each subject's own line (open circle: level and slope from its data alone) and the LMM's "
+              "estimate (filled). The arrows point toward the population line (diamond): partial pooling."),
+}
+
+
+class LMMPanel(Panel):
+    """Fixed effects with Satterthwaite df and CIs, variance components, ICC,
+    the random-effect LRT, the fitted lines and the shrinkage plot.
+
+    Parameters
+    ----------
+    result : LMMResult, optional
+        A fit with numeric time.
+    data : DataFrame, optional
+        The data it was fitted to (needed for the plots).
+    truth : mapping, optional
+        True values (:func:`lmm_teach.widgets.truth.truth_from_design`).
+    subject_truth : DataFrame, optional
+        True subject lines (:func:`lmm_teach.widgets.truth.subject_truth`).
+    shrink : DataFrame, optional
+        :func:`lmm_teach.compare.shrinkage` of the fit; computed when omitted.
+
+    Examples
+    --------
+    >>> import lmm_teach
+    >>> bp = lmm_teach.load_bp()
+    >>> fit = lmm_teach.fit_lmm(bp, y="bp", subject="patient", time="time_num")  # doctest: +SKIP
+    >>> LMMPanel(fit, data=bp)                                                    # doctest: +SKIP
+    """
+
+    def __init__(self, result=None, *, data: pd.DataFrame | None = None, truth: Mapping | None = None,
+                 subject_truth: pd.DataFrame | None = None, shrink: pd.DataFrame | None = None):
+        self.result = None
+        self.header = widgets.HTML()
+        self.fixed_html = widgets.HTML()
+        self.variance_html = widgets.HTML()
+        self.ranova_html = widgets.HTML()
+        self.shrink_note = widgets.HTML()
+        for w, name in ((self.header, "header"), (self.fixed_html, "fixed"), (self.variance_html, "variance"),
+                        (self.ranova_html, "ranova")):
+            w.add_class(f"lmm-lmm-{name}")
+        self.fit_figure, self.fit_sources = make_fit_figure()
+        self.fixed_figure, self.fixed_sources = make_fixed_figure()
+        self.variance_figure, self.variance_sources = make_variance_figure()
+        self.shrink_figures = {}
+        self.shrink_sources = {}
+        self._shrink_views = {}
+        for kind in ("intercept", "slope"):
+            fig, src = make_shrinkage_figure(kind=kind)
+            self.shrink_figures[kind], self.shrink_sources[kind] = fig, src
+            self._shrink_views[kind] = embed(fig)
+        self.shrink_kind = "intercept"
+        self.shrink_box = widgets.Box([self._shrink_views["intercept"]])
+        self.shrink_box.add_class("lmm-shrinkage")
+        self.layout = widgets.VBox([
+            self.header,
+            embed(self.fit_figure),
+            self.fixed_html,
+            embed(self.fixed_figure),
+            self.variance_html,
+            embed(self.variance_figure),
+            self.ranova_html,
+            widgets.HTML("<h4 style='margin:8px 0 2px 0'>Shrinkage</h4>"),
+            self.shrink_note,
+            self.shrink_box,
+        ])
+        self._finish_layout("lmm-lmm")
+        if result is not None:
+            self.update(result, data=data, truth=truth, subject_truth=subject_truth, shrink=shrink)
+
+    def prepare(self, result, *, data: pd.DataFrame | None = None, truth: Mapping | None = None,
+                subject_truth: pd.DataFrame | None = None,
+                shrink: pd.DataFrame | None = None) -> Callable[[], None]:
+        """Compute everything to show ``result``; return the function that shows it."""
+        cols = result.columns
+        header = _header(result)
+        fixed_html = fixed_table(result, truth=truth)
+        variance_html = variance_table(result, truth=truth)
+        ranova_html = random_tests_table(result) if result.random_tests is not None else ""
+        fixed = fixed_data(result, truth=truth)
+        variance = variance_data(result, truth=truth)
+        fit = shrink_out = None
+        kind = self.shrink_kind
+        if data is not None:
+            fit = fit_data(result, data, truth=truth)
+            if shrink is None:
+                from lmm_teach.compare import shrinkage
+
+                shrink = shrinkage(data, result)
+        if shrink is not None:
+            kind = shrinkage_kind(shrink)
+            groups = None
+            if cols.between is not None and data is not None:
+                groups = data.groupby(cols.subject, observed=True)[cols.between].first().to_dict()
+            shrink_out = shrinkage_data(shrink, groups=groups, truth=subject_truth)
+
+        def show() -> None:
+            self.result = result
+            self.header.value = header
+            self.fixed_html.value = fixed_html
+            self.variance_html.value = variance_html
+            self.ranova_html.value = ranova_html
+            update_sources(self.fixed_sources, fixed)
+            set_factors(self.fixed_figure.y_range, fixed["fixed"]["label"])
+            update_sources(self.variance_sources, variance)
+            set_factors(self.variance_figure.y_range, variance["variance"]["label"])
+            self._relabel(cols)
+            if fit is not None:
+                update_sources(self.fit_sources, fit)
+            if shrink_out is not None:
+                if kind != self.shrink_kind:
+                    self.shrink_kind = kind
+                    self.shrink_box.children = [self._shrink_views[kind]]
+                update_sources(self.shrink_sources[kind], shrink_out)
+                self.shrink_note.value = f"<p style='margin:2px 0'>{escape(_SHRINK_NOTE[kind])}</p>"
+        return show
+
+    def update(self, result, **kwargs) -> None:
+        """Show a new fit (keyword arguments as in the constructor)."""
+        self.prepare(result, **kwargs)()
+
+    def _relabel(self, cols) -> None:
+        labels = {self.fit_figure.xaxis[0]: cols.time, self.fit_figure.yaxis[0]: cols.y}
+        for axis, text in labels.items():
+            if axis.axis_label != text:
+                axis.axis_label = text
+
+
+def _header(result) -> str:
+    bits = [f"<b>{escape(result.formula)}</b> ({escape(result.method)})",
+            f"{result.n_obs} observations of {result.n_subjects} subjects",
+            f"log-likelihood {result.loglik:.2f}"]
+    if result.icc is not None and np.isfinite(result.icc):
+        bits.append(f"ICC {result.icc:.2f}")
+    flags = []
+    if result.singular:
+        flags.append("singular fit (a variance estimated as 0)")
+    if not result.converged:
+        flags.append("the optimiser did not converge")
+    text = " · ".join(bits)
+    if flags:
+        text += "<br><span style='color:#D55E00'>" + escape("; ".join(flags)) + "</span>"
+    return f"<p style='margin:2px 0'>{text}</p>"

@@ -1,0 +1,186 @@
+"""Result tables as accessible HTML (``<table>`` with a caption and header cells).
+
+Pure functions from result objects to strings: the panels put them in
+``ipywidgets.HTML``; tests read them without a browser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from lmm_teach.plots.estimates import generic_component, generic_term
+from lmm_teach.widgets.base import escape
+
+__all__ = [
+    "fmt", "fmt_p", "html_table", "fixed_table", "variance_table", "random_tests_table",
+    "anova_table", "sphericity_table", "cell_means_table", "comparison_table",
+]
+
+_TABLE_STYLE = ("border-collapse:collapse;font-size:12px;margin:4px 0 8px 0;"
+                "font-variant-numeric:tabular-nums")
+_CELL = "padding:2px 8px;border-bottom:1px solid #ddd;text-align:right"
+_HEAD = "padding:2px 8px;border-bottom:2px solid #888;text-align:right"
+
+
+def fmt(x, digits: int = 3) -> str:
+    """A number with ``digits`` significant digits; blank for NaN or None."""
+    if x is None:
+        return ""
+    if isinstance(x, (bool, np.bool_)):
+        return "yes" if x else "no"
+    if isinstance(x, str):
+        return x
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if not np.isfinite(v):
+        return ""
+    if float(v).is_integer() and abs(v) < 1e6:
+        return f"{int(v)}"
+    return f"{v:.{digits}g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
+
+
+def fmt_p(p) -> str:
+    """A p-value as a paper would print it: ``0.042``, ``< 0.001``."""
+    try:
+        v = float(p)
+    except (TypeError, ValueError):
+        return ""
+    if not np.isfinite(v):
+        return ""
+    return "< 0.001" if v < 0.001 else f"{v:.3f}"
+
+
+def html_table(rows: Sequence[Mapping], columns: Sequence[tuple[str, str, Callable | None]], *,
+               caption: str = "", css: str = "") -> str:
+    """An HTML table: ``columns`` are ``(key, header, formatter)``; the first column is the row header."""
+    head = "".join(
+        f"<th scope='col' style='{_HEAD}{';text-align:left' if i == 0 or f is str else ''}'>{escape(h)}</th>"
+        for i, (_, h, f) in enumerate(columns))
+    body = []
+    for row in rows:
+        cells = []
+        for i, (key, _, f) in enumerate(columns):
+            value = row.get(key)
+            text = escape((f or fmt)(value))
+            align = ";text-align:left" if f is str else ""  # text left, numbers right
+            if i == 0:
+                cells.append(f"<th scope='row' style='{_CELL};text-align:left;font-weight:normal'>{text}</th>")
+            else:
+                cells.append(f"<td style='{_CELL}{align}'>{text}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    cap = (f"<caption style='caption-side:top;text-align:left;font-weight:bold;padding:2px 0'>"
+           f"{escape(caption)}</caption>") if caption else ""
+    cls = "lmm-table" + (f" {css}" if css else "")
+    return (f"<table class='{cls}' style='{_TABLE_STYLE}'>{cap}<thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return frame.to_dict(orient="records")
+
+
+def fixed_table(lmm, *, truth: Mapping | None = None) -> str:
+    """Fixed effects: estimate, SE, Satterthwaite df, t, p, 95 % CI (and the truth)."""
+    rows = []
+    for term, r in lmm.fixed.iterrows():
+        row = dict(r)
+        row["term"] = term
+        row["ci"] = f"{fmt(r['ci_low'])} to {fmt(r['ci_high'])}"
+        if truth:
+            row["truth"] = truth.get(generic_term(term, lmm.columns), np.nan)
+        rows.append(row)
+    cols = [("term", "term", None), ("estimate", "estimate", None), ("se", "SE", None),
+            ("df", "df (Satterthwaite)", lambda v: fmt(v, 4)), ("t", "t", None), ("p", "p", fmt_p),
+            ("ci", "95 % CI", str)]
+    if truth:
+        cols.append(("truth", "truth", None))
+    return html_table(rows, cols, caption=f"Fixed effects ({lmm.method}; {lmm.formula})", css="lmm-table-fixed")
+
+
+def variance_table(lmm, *, truth: Mapping | None = None) -> str:
+    """Variance components as ``VarCorr``: variance and SD (correlation for a covariance row)."""
+    rows = []
+    for r in _records(lmm.variance):
+        var2 = r.get("var2")
+        is_cov = isinstance(var2, str) and var2 != ""
+        name = r["group"]
+        what = "residual" if name == "Residual" else (
+            f"corr({r['var1']}, {var2})" if is_cov else str(r.get("var1") or ""))
+        row = {"group": name, "what": what, "vcov": r["vcov"], "sdcor": r["sdcor"]}
+        if truth:
+            comp = None if is_cov else generic_component(name, r.get("var1"), lmm.columns)
+            row["truth"] = truth.get(comp, np.nan) if comp else truth.get("corr", np.nan) if is_cov else np.nan
+        rows.append(row)
+    cols = [("group", "group", str), ("what", "term", str), ("vcov", "variance (cov)", None),
+            ("sdcor", "SD (corr)", None)]
+    if truth:
+        cols.append(("truth", "true SD (corr)", None))
+    caption = "Variance components"
+    if lmm.icc is not None and np.isfinite(lmm.icc):
+        caption += f"; ICC = {lmm.icc:.3f} (share of the variance between subjects)"
+    return html_table(rows, cols, caption=caption, css="lmm-table-variance")
+
+
+def random_tests_table(lmm) -> str:
+    """The likelihood-ratio test for each random term (as ``lmerTest::ranova``)."""
+    rows = _records(lmm.random_tests)
+    cols = [("term", "model", str), ("loglik", "log-likelihood", lambda v: fmt(v, 6)),
+            ("LRT", "LRT", None), ("df", "df", None), ("p", "p", fmt_p)]
+    return html_table(rows, cols, caption="Does each random term matter? (likelihood-ratio test, as ranova)",
+                      css="lmm-table-ranova")
+
+
+def anova_table(anova) -> str:
+    """The F tests of the RM-ANOVA, uncorrected."""
+    cols = [("effect", "effect", str), ("F", "F", None), ("df_num", "df", None), ("df_den", "df error", None),
+            ("p", "p", fmt_p), ("ges", "generalised eta²", None)]
+    return html_table(_records(anova.table), cols, caption="Repeated-measures ANOVA (type III, as afex::aov_ez)",
+                      css="lmm-table-anova")
+
+
+def sphericity_table(anova) -> str:
+    """Mauchly's test and the Greenhouse-Geisser / Huynh-Feldt corrected p-values (within effects)."""
+    within = anova.table[anova.table["eps_gg"].notna()]
+    cols = [("effect", "effect", str), ("mauchly_w", "Mauchly W", None), ("mauchly_p", "p (Mauchly)", fmt_p),
+            ("eps_gg", "ε GG", None), ("p_gg", "p (GG)", fmt_p), ("eps_hf", "ε HF", None),
+            ("p_hf", "p (HF)", fmt_p)]
+    return html_table(_records(within), cols, caption="Sphericity: Mauchly's test and corrected p-values",
+                      css="lmm-table-sphericity")
+
+
+def cell_means_table(anova) -> str:
+    """The visit means of the complete cases."""
+    means = anova.cell_means
+    between = anova.columns.between if anova.columns is not None else None
+    visit = anova.columns.visit if anova.columns is not None else "visit"
+    cols = []
+    if between and between in means.columns:
+        cols.append((between, between, str))
+    cols += [(visit, visit, str), ("mean", "mean", None), ("sd", "SD", None), ("n", "subjects", None)]
+    if "time" in means.columns:
+        cols.insert(2 if between else 1, ("time", "mean time", None))
+    return html_table(_records(means), cols, caption="Visit means of the complete cases", css="lmm-table-means")
+
+
+def comparison_table(comparison: pd.DataFrame) -> str:
+    """LMM beside ANOVA, one row per hypothesis and method."""
+    rows = []
+    for r in _records(comparison):
+        row = dict(r)
+        stat = r.get("statistic") or ""
+        val = fmt(r.get("value"))
+        dfs = ", ".join(x for x in (fmt(r.get("df_num"), 3), fmt(r.get("df_den"), 4)) if x)
+        row["test"] = f"{stat} = {val}" + (f" ({dfs})" if dfs else "") if val else ""
+        row["p_show"] = fmt_p(r.get("p")) + (f" (GG {fmt_p(r.get('p_gg'))})" if fmt_p(r.get("p_gg")) else "")
+        rows.append(row)
+    cols = [("hypothesis", "hypothesis", str), ("method", "method", str), ("estimate", "estimate", None),
+            ("se", "SE", None), ("test", "test (df)", str), ("p_show", "p", str),
+            ("n_subjects", "subjects", None), ("n_obs", "observations", None)]
+    if "truth" in comparison.columns and comparison["truth"].notna().any():
+        cols.append(("truth", "truth", None))
+    return html_table(rows, cols, caption="The same questions, two methods", css="lmm-table-compare")
