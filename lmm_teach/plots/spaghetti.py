@@ -129,7 +129,8 @@ def spaghetti_data(
     code = pd.Categorical(df[subject], categories=subjects).codes
 
     if visit is not None:
-        levels = ordered_levels(df[visit])
+        # Planned visits: every visit in the data, also those whose outcome is missing.
+        levels = ordered_levels(data[visit])
         pos = pd.Categorical(df[visit], categories=levels).codes.astype(float)
     else:
         levels = []
@@ -188,13 +189,12 @@ def spaghetti_data(
     missing = _empty(_MISSING_COLUMNS)
     if visit is not None:
         n_subjects = len(subjects)
-        per_visit = df.groupby(visit, sort=False, observed=True)
-        present_n = per_visit[subject].nunique()
-        x_at = per_visit[time].median()
+        present_n = df.groupby(visit, sort=False, observed=True)[subject].nunique()
+        x_at = data.groupby(visit, sort=False, observed=True)[time].median()
         lo, hi = float(np.nanmin(yv)), float(np.nanmax(yv))
         y_text = lo - 0.04 * (hi - lo if hi > lo else 1.0)
         for lvl in levels:
-            m = n_subjects - int(present_n[lvl])
+            m = n_subjects - int(present_n.get(lvl, 0))
             if m > 0:
                 missing["x"].append(float(x_at[lvl]))
                 missing["y"].append(y_text)
