@@ -93,7 +93,7 @@ class JupyterServer:
                 self.process.wait(timeout=10)
 
 
-def start_server(root_dir: Path, state_dir: Path, *, timeout: float = 120.0) -> JupyterServer:
+def start_server(root_dir: Path, state_dir: Path, *, app: str = "lab", timeout: float = 120.0) -> JupyterServer:
     """Start JupyterLab on a free port with a random token, serving ``root_dir``.
 
     ``state_dir`` receives the isolated config, runtime, workspaces and settings directories
@@ -125,7 +125,7 @@ def start_server(root_dir: Path, state_dir: Path, *, timeout: float = 120.0) -> 
     env.pop("JUPYTER_TOKEN", None)
     log_path = state_dir / "jupyter-server.log"
     cmd = [
-        str(jupyter), "lab",
+        str(jupyter), app,
         "--no-browser",
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={free_port()}",
