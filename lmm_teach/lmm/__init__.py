@@ -1,0 +1,16 @@
+"""The linear mixed model: an exact profiled REML/ML fit with Satterthwaite tests.
+
+``fit_lmm(data, ...)`` returns an :class:`LMMResult`.  The array-level engine
+for code that fits many models (Monte Carlo) is :mod:`lmm_teach.lmm.engine`
+(:func:`~lmm_teach.lmm.engine.fit_arrays`).
+
+Modules: ``fit`` (validation, design, assembly), ``terms`` (fixed-effects
+design, type-III contrasts), ``deviance`` (the profiled deviance and its
+optimiser), ``satterthwaite`` (df and F tests), ``ranova`` (random-term LRTs),
+``engine`` (array API), ``result`` (:class:`LMMResult`).
+"""
+
+from lmm_teach.lmm.fit import fit_lmm
+from lmm_teach.lmm.result import LMMResult
+
+__all__ = ["fit_lmm", "LMMResult"]

@@ -1,0 +1,554 @@
+"""The profiled (RE)ML deviance of a linear mixed model, from per-subject sums.
+
+The model, in the formulation of lme4 (Bates, Maechler, Bolker & Walker 2015,
+*J. Stat. Softw.* 67(1), sections 3.1-3.4)::
+
+    y = X beta + Z Lambda(theta) u + eps,    u ~ N(0, sigma^2 I),  eps ~ N(0, sigma^2 I)
+
+with two kinds of random effects:
+
+* per subject i, ``q = 1`` (intercept) or ``q = 2`` (intercept and time)
+  effects ``b_i = T u_i``; ``T`` is lower triangular, ``theta_s = (T00)`` or
+  ``(T00, T10, T11)`` (lme4's column-wise order);
+* optionally a clinic intercept ``b_c = theta_c u_c`` (subjects nested in clinics).
+
+With ``V* = I + Z Lambda Lambda' Z'`` (so that ``Var(y) = sigma^2 V*``) and
+``G = [X, y]``, everything the deviance needs is the small matrix
+``Q(theta) = G' V*^-1 G`` and ``log det V*`` (= ``log det(Lambda'Z'Z Lambda + I)``,
+lme4's ``ldL2``).  The lower Cholesky factor ``R`` of ``Q`` holds lme4's ``R_X``
+in its leading block and the penalized residual sum of squares ``r^2`` as the
+square of its last diagonal element.  The profiled deviances are (eqs. 34 and 41
+of the paper)::
+
+    ML:    log det V* + n (1 + log(2 pi r^2 / n))
+    REML:  log det V* + log det(X'V*^-1 X) + (n - p) (1 + log(2 pi r^2 / (n - p)))
+
+Structure is exploited instead of forming ``Z``.  Per subject,
+``V_i^-1 = I - Z_i P_i Z_i'`` with ``P_i = T (I + T'Z_i'Z_i T)^-1 T'`` (Woodbury), so
+``G'V^-1 G = G'G - sum_i (Z_i'G_i)' P_i (Z_i'G_i)``: ``P_i`` depends on the subject
+only through ``Z_i'Z_i``.  Subjects with the same ``Z_i'Z_i`` (same number of
+visits, same times: most subjects of a designed study) form a *pattern*, and the
+sum becomes ``sum_k P_k : S_k`` with ``S_k = sum_{i in k} (Z_i'G_i) (x) (Z_i'G_i)``
+precomputed once.  A deviance evaluation costs O(patterns), not O(n), and is
+vectorised over a batch of theta values (used by the finite differences).
+The clinic level is a second Woodbury step on the few clinics: ``Z_c'V_s^-1 Z_c``
+is diagonal because clinics nest subjects, so no (subjects x subjects) matrix
+is ever formed.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Problem", "build_problem", "profile", "deviance", "optimize", "solve_at", "Solution", "slope_start"]
+
+_LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """Sufficient statistics of one LMM: everything the deviance needs, O(patterns) in size.
+
+    Built once by :func:`build_problem`; immutable afterwards.
+    """
+
+    n: int  # observations
+    p: int  # fixed-effect columns
+    q: int  # random effects per subject: 1 (intercept) or 2 (intercept, time)
+    n_subjects: int
+    n_clusters: int  # 0 without a clinic level
+    y_shift: float  # y was centred by this constant (added back to the intercept)
+    GtG: np.ndarray  # (m, m), m = p + 1, G = [X, y - y_shift]
+    # one entry per pattern k (subjects sharing Z_i'Z_i and the clinic):
+    count: np.ndarray  # (K,) subjects in the pattern
+    z00: np.ndarray  # (K,) n_i
+    z01: np.ndarray  # (K,) sum of t   (zeros when q = 1)
+    z11: np.ndarray  # (K,) sum of t^2 (zeros when q = 1)
+    S00: np.ndarray  # (K, m*m)  sum over the pattern of g0 g0', g0 = sum_rows G
+    S01: np.ndarray  # (K, m*m)  ... of g0 g1' + g1 g0', g1 = sum_rows t G   (q = 2)
+    S11: np.ndarray  # (K, m*m)  ... of g1 g1'                              (q = 2)
+    R0: np.ndarray  # (K, m) sum over the pattern of g0 (clinic level only)
+    R1: np.ndarray  # (K, m) sum over the pattern of g1
+    cluster_starts: np.ndarray  # patterns are sorted by clinic: start of each clinic
+    # per subject (for the conditional modes):
+    ZtG: np.ndarray  # (J, q, m)
+    subject_pattern: np.ndarray  # (J,)
+    subject_cluster: np.ndarray  # (J,) or empty
+
+    @property
+    def m(self) -> int:
+        return self.p + 1
+
+    @property
+    def n_theta(self) -> int:
+        return (1 if self.q == 1 else 3) + (1 if self.n_clusters else 0)
+
+    @property
+    def lower(self) -> np.ndarray:
+        """Lower bounds of theta: 0 for the diagonal of T and theta_c, none for T10."""
+        lo = [0.0] if self.q == 1 else [0.0, -np.inf, 0.0]
+        return np.array(lo + ([0.0] if self.n_clusters else []))
+
+
+def _segments(codes: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row order that makes ``codes`` contiguous, and the start of each group."""
+    if codes.size > 1 and np.any(codes[1:] < codes[:-1]):
+        order = np.argsort(codes, kind="stable")
+    else:
+        order = None
+    counts = np.bincount(codes, minlength=n_groups)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    return order, starts
+
+
+def build_problem(
+    y: np.ndarray,
+    X: np.ndarray,
+    subject: np.ndarray,
+    *,
+    time: np.ndarray | None = None,
+    random_slope: bool = False,
+    cluster: np.ndarray | None = None,
+) -> Problem:
+    """Precompute the per-subject and per-pattern sums of one model.
+
+    Parameters
+    ----------
+    y : (n,) float array
+    X : (n, p) float array, full column rank, first column the intercept (ones).
+    subject : (n,) int array of codes 0 ... J-1, every code present.
+    time : (n,) float array, needed for ``random_slope``.
+    random_slope : bool
+        ``(time | subject)`` instead of ``(1 | subject)``.
+    cluster : (n,) int array of codes 0 ... C-1 or None; constant within subject.
+    """
+    y = np.asarray(y, dtype=float)
+    X = np.asarray(X, dtype=float)
+    n, p = X.shape
+    J = int(subject.max()) + 1
+    q = 2 if random_slope else 1
+    # Centring y leaves theta, the slopes and every variance unchanged (the
+    # intercept absorbs it) and keeps the sums below free of cancellation.
+    shift = float(y.mean()) if np.all(X[:, 0] == 1.0) else 0.0
+    G = np.empty((n, p + 1))
+    G[:, :p] = X
+    G[:, p] = y - shift
+    m = p + 1
+    order, starts = _segments(subject, J)
+    if order is not None:
+        G = G[order]
+        t = None if time is None else np.asarray(time, float)[order]
+        cl = None if cluster is None else cluster[order]
+    else:
+        t = None if time is None else np.asarray(time, float)
+        cl = cluster
+    n_i = np.diff(np.concatenate((starts, [n]))).astype(float)
+    g0 = np.add.reduceat(G, starts, axis=0)  # (J, m)
+    if q == 2:
+        g1 = np.add.reduceat(t[:, None] * G, starts, axis=0)
+        st = np.add.reduceat(t, starts)
+        stt = np.add.reduceat(t * t, starts)
+        ZtG = np.stack([g0, g1], axis=1)
+    else:
+        g1 = None
+        st = stt = np.zeros(J)
+        ZtG = g0[:, None, :]
+    C = 0
+    subj_cl = np.zeros(J, dtype=np.intp)
+    if cl is not None:
+        C = int(cl.max()) + 1
+        subj_cl = np.asarray(cl[starts], dtype=np.intp)
+    # Patterns: subjects with the same clinic and the same Z_i'Z_i.
+    keys = np.column_stack([subj_cl.astype(float), n_i, st, stt])
+    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    K = uniq.shape[0]
+    porder = np.argsort(inverse, kind="stable")
+    pcount = np.bincount(inverse, minlength=K)
+    pstarts = np.concatenate(([0], np.cumsum(pcount)[:-1]))
+
+    def by_pattern(a: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(a[porder], pstarts, axis=0)
+
+    S00 = by_pattern((g0[:, :, None] * g0[:, None, :]).reshape(J, m * m))
+    R0 = by_pattern(g0)
+    if q == 2:
+        o01 = g0[:, :, None] * g1[:, None, :]
+        S01 = by_pattern((o01 + o01.transpose(0, 2, 1)).reshape(J, m * m))
+        S11 = by_pattern((g1[:, :, None] * g1[:, None, :]).reshape(J, m * m))
+        R1 = by_pattern(g1)
+    else:
+        S01 = S11 = np.zeros((K, m * m))
+        R1 = np.zeros((K, m))
+    pat_cluster = uniq[:, 0].astype(np.intp)
+    if C:
+        cstarts = np.searchsorted(pat_cluster, np.arange(C))
+    else:
+        cstarts = np.zeros(0, dtype=np.intp)
+    return Problem(
+        n=n, p=p, q=q, n_subjects=J, n_clusters=C, y_shift=shift, GtG=G.T @ G,
+        count=pcount.astype(float), z00=uniq[:, 1].copy(), z01=uniq[:, 2].copy(), z11=uniq[:, 3].copy(),
+        S00=S00, S01=S01, S11=S11, R0=R0, R1=R1, cluster_starts=cstarts,
+        ZtG=ZtG, subject_pattern=inverse, subject_cluster=subj_cl if C else np.zeros(0, dtype=np.intp),
+    )
+
+
+def _pattern_terms(pr: Problem, th: np.ndarray):
+    """P_k = T (I + T'Z_k'Z_k T)^-1 T' (its entries) and log det(I + T'Z_k'Z_k T), batched."""
+    if pr.q == 1:
+        a2 = th[:, 0:1] ** 2  # (B, 1)
+        d = 1.0 + a2 * pr.z00  # (B, K)
+        return a2 / d, None, None, np.log(d)
+    a, b, c = th[:, 0:1], th[:, 1:2], th[:, 2:3]
+    z00, z01, z11 = pr.z00, pr.z01, pr.z11
+    # M = I + T'Z'Z T for T = [[a, 0], [b, c]], written out.
+    m00 = a * a * z00 + 2.0 * a * b * z01 + b * b * z11
+    m01 = c * (a * z01 + b * z11)
+    m11 = c * c * z11
+    d00, d11 = 1.0 + m00, 1.0 + m11
+    det = d00 * d11 - m01 * m01
+    e, f, g = d11 / det, -m01 / det, d00 / det  # M^-1 = [[e, f], [f, g]]
+    be_cf = b * e + c * f
+    P00 = a * a * e
+    P01 = a * be_cf
+    P11 = b * be_cf + c * (b * f + c * g)
+    return P00, P01, P11, np.log(det)
+
+
+def evaluate(pr: Problem, thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``log det V*`` (B,) and ``Q = G'V*^-1 G`` (B, m, m) for a batch of theta (B, n_theta)."""
+    th = np.atleast_2d(np.asarray(thetas, dtype=float))
+    B, m = th.shape[0], pr.m
+    P00, P01, P11, logdet_k = _pattern_terms(pr, th)
+    logdet = logdet_k @ pr.count
+    Q = pr.GtG.reshape(1, m * m) - P00 @ pr.S00
+    if pr.q == 2:
+        Q = Q - P01 @ pr.S01 - P11 @ pr.S11
+    Q = Q.reshape(B, m, m)
+    if pr.n_clusters:
+        # Second Woodbury step, on the clinics (nested: Z_c'V_s^-1 Z_c is diagonal).
+        # v = P_k z_k with z_k = Z_i'1 = (n_i, sum t); s_k = 1'V_i^-1 1; h_i = G_i'V_i^-1 1.
+        if pr.q == 1:
+            v0 = P00 * pr.z00
+            s = pr.z00 - v0 * pr.z00
+            hk = v0[:, :, None] * pr.R0[None]
+        else:
+            v0 = P00 * pr.z00 + P01 * pr.z01
+            v1 = P01 * pr.z00 + P11 * pr.z01
+            s = pr.z00 - (v0 * pr.z00 + v1 * pr.z01)
+            hk = v0[:, :, None] * pr.R0[None] + v1[:, :, None] * pr.R1[None]
+        cs = pr.cluster_starts
+        S_c = np.add.reduceat(s * pr.count, cs, axis=1)  # (B, C)
+        H = np.add.reduceat(pr.R0, cs, axis=0)[None] - np.add.reduceat(hk, cs, axis=1)  # (B, C, m)
+        tc2 = th[:, -1:] ** 2
+        dc = 1.0 + tc2 * S_c
+        logdet = logdet + np.log(dc).sum(axis=1)
+        w = tc2 / dc
+        Q = Q - np.einsum("bc,bcm,bcn->bmn", w, H, H)
+    return logdet, Q
+
+
+def profile(pr: Problem, thetas: np.ndarray, *, reml: bool) -> dict:
+    """The pieces of the profiled deviance for a batch of theta.
+
+    Returns a dict of arrays over the batch: ``dev`` (profiled deviance),
+    ``D0`` (``log det V*`` plus, for REML, ``log det X'V*^-1 X``), ``r2``
+    (penalized RSS) and ``Q``.  ``dev`` is inf where ``Q`` is not positive
+    definite (a perfect fit).
+    """
+    logdet, Q = evaluate(pr, thetas)
+    p = pr.p
+    try:
+        chol = np.linalg.cholesky(Q)
+    except np.linalg.LinAlgError:
+        chol = np.full_like(Q, np.nan)
+        for j in range(Q.shape[0]):
+            try:
+                chol[j] = np.linalg.cholesky(Q[j])
+            except np.linalg.LinAlgError:
+                pass
+    diag = np.diagonal(chol, axis1=1, axis2=2)
+    r2 = diag[:, p] * diag[:, p]
+    N = pr.n - p if reml else pr.n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        D0 = logdet + 2.0 * np.log(diag[:, :p]).sum(axis=1) if reml else logdet
+        dev = D0 + N * (1.0 + _LOG_2PI + np.log(r2 / N))
+    dev[~np.isfinite(dev)] = np.inf
+    return {"dev": dev, "D0": D0, "r2": r2, "Q": Q}
+
+
+def deviance(pr: Problem, thetas: np.ndarray, *, reml: bool) -> np.ndarray:
+    """The profiled REML or ML deviance (-2 log-likelihood) for a batch of theta."""
+    return profile(pr, thetas, reml=reml)["dev"]
+
+
+# --------------------------------------------------------------------------- optimisation
+@dataclass(frozen=True)
+class Optimum:
+    theta: np.ndarray
+    dev: float
+    converged: bool
+    message: str
+
+
+def _diag_index(pr: Problem) -> list[int]:
+    """Positions of theta that are bounded below by 0."""
+    return [j for j, lo in enumerate(pr.lower) if lo == 0.0]
+
+
+def _optimize_1d(pr: Problem, j: int, base: np.ndarray, reml: bool) -> Optimum:
+    """Minimise over theta_j >= 0 by batched bracketing: a log grid with 0, then zooms.
+
+    Each stage evaluates 33 points of the current bracket in one call and keeps
+    the two intervals around the best, so the bracket shrinks 16-fold; a final
+    parabola through the best three points polishes the interior minimum.
+    theta_j = 0 is on every grid that touches the boundary, so a boundary
+    optimum comes out exactly 0 (as lme4's does).
+    """
+
+    def dev(values):
+        th = np.repeat(base[None], len(values), axis=0)
+        th[:, j] = values
+        return deviance(pr, th, reml=reml)
+
+    # theta is an SD ratio (random effect / residual): 1e-4 ... 1e3 covers every
+    # plausible fit; beyond, the grid is extended.
+    xs = np.concatenate(([0.0], np.logspace(-4, 3, 43)))
+    fs = dev(xs)
+    i = int(np.argmin(fs))
+    while i == len(xs) - 1 and xs[-1] < 1e8:
+        xs = xs[-1] * np.logspace(0, 2, 9)
+        fs = dev(xs)
+        i = int(np.argmin(fs))
+    if not np.isfinite(fs[i]):
+        return Optimum(base.copy(), np.inf, False, "the deviance could not be evaluated")
+    best, fbest = float(xs[i]), float(fs[i])
+    lo, hi = xs[max(i - 1, 0)], xs[min(i + 1, len(xs) - 1)]
+    for _ in range(12):
+        if hi - lo <= 1e-6 * max(best, 1e-3):
+            break
+        xs = np.linspace(lo, hi, 33)
+        fs = dev(xs)
+        i = int(np.argmin(fs))
+        if fs[i] <= fbest:
+            best, fbest = float(xs[i]), float(fs[i])
+        lo, hi = xs[max(i - 1, 0)], xs[min(i + 1, 32)]
+    if 0 < i < len(xs) - 1:  # parabolic vertex through the best point and its neighbours
+        x0, x1, x2 = xs[i - 1: i + 2]
+        f0, f1, f2 = fs[i - 1: i + 2]
+        den = (x1 - x0) * (f1 - f2) - (x1 - x2) * (f1 - f0)
+        if den != 0.0:
+            xv = x1 - 0.5 * ((x1 - x0) ** 2 * (f1 - f2) - (x1 - x2) ** 2 * (f1 - f0)) / den
+            if x0 < xv < x2:
+                fv = float(dev([xv])[0])
+                if fv < fbest:
+                    best, fbest = float(xv), fv
+    theta = base.copy()
+    theta[j] = best
+    ok = best < 1e8
+    return Optimum(theta, fbest, ok, "" if ok else "the variance ratio grows without bound")
+
+
+@functools.lru_cache(maxsize=8)
+def _stencil(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unit offsets of the central-difference stencil: (gradient rows, Hessian rows)."""
+    eye = np.eye(k)
+    grad = np.vstack([eye, -eye])
+    hess = [eye, -eye]
+    for i in range(k):
+        for j in range(i + 1, k):
+            for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+                d = np.zeros((1, k))
+                d[0, i], d[0, j] = si, sj
+                hess.append(d)
+    return grad, np.vstack(hess)
+
+
+def _fd_batch(x: np.ndarray, hg: np.ndarray, hh: np.ndarray) -> np.ndarray:
+    """The centre, a gradient stencil with steps hg and a Hessian stencil with steps hh."""
+    og, oh = _stencil(x.size)
+    return np.vstack([x[None], x + og * hg, x + oh * hh])
+
+
+def _fd_derivs(f: np.ndarray, k: int, hg: np.ndarray, hh: np.ndarray):
+    g = (f[1:k + 1] - f[k + 1:2 * k + 1]) / (2.0 * hg)
+    c = 2 * k + 1
+    H = np.diag((f[c:c + k] - 2.0 * f[0] + f[c + k:c + 2 * k]) / hh**2)
+    c += 2 * k
+    for i in range(k):
+        for j in range(i + 1, k):
+            H[i, j] = H[j, i] = (f[c] - f[c + 1] - f[c + 2] + f[c + 3]) / (4.0 * hh[i] * hh[j])
+            c += 4
+    return g, H
+
+
+_ALPHAS = 2.0 ** -np.arange(1, 21)
+
+
+def _optimize_nd(pr: Problem, free: np.ndarray, start: np.ndarray, reml: bool) -> Optimum:
+    """Projected Newton over the free coordinates, with bounds theta_diag >= 0.
+
+    Each iteration evaluates, in one batch, the deviance at the new point and
+    a central-difference gradient and Hessian around it.  The Hessian is made
+    positive definite through its eigenvalues (|lambda|), so the Newton step
+    descends; it is projected on the bounds.  When a full step does not
+    lower the deviance, the step is backtracked (1/2, 1/4, ..., in one more
+    batch).  A bounded coordinate at 0 has a zero gradient there (the
+    deviance is even in it): it stays at 0 when the curvature is positive (a
+    boundary optimum) and is pushed inside when it is negative.  (Pure numpy
+    on purpose: scipy's compiled L-BFGS-B, with its own BLAS threads, ran 100x
+    slower interleaved with numpy on a busy two-core machine.)
+    """
+    idx = np.flatnonzero(free)
+    k = idx.size
+    bounded = pr.lower[idx] == 0.0
+
+    def dev(X):
+        th = np.repeat(start[None], X.shape[0], axis=0)
+        th[:, idx] = X
+        return deviance(pr, th, reml=reml)
+
+    x = np.where(bounded, np.maximum(start[idx], 0.0), start[idx])
+    x_prev = f_prev = step_prev = None
+    converged, message = False, "the Newton iterations did not converge"
+    for _ in range(100):
+        scale = np.maximum(np.abs(x), 0.1)
+        hg, hh = 1e-5 * scale, 1e-3 * scale
+        F = dev(_fd_batch(x, hg, hh))
+        f = float(F[0])
+        if f_prev is not None and not f < f_prev:
+            # the full step failed: backtrack along it from the previous point
+            cand = x_prev + _ALPHAS[:, None] * step_prev
+            cand = np.where(bounded, np.maximum(cand, 0.0), cand)
+            fc = dev(cand)
+            j = int(np.argmin(fc))
+            if not fc[j] < f_prev:  # no descent left: the optimum, up to the deviance's noise
+                x, f = x_prev, f_prev
+                converged, message = True, ""
+                break
+            x, f_prev = cand[j], None  # then re-derive at the backtracked point
+            continue
+        g, H = _fd_derivs(F, k, hg, hh)
+        at_bound = bounded & (x <= 0.0)
+        push = at_bound & (np.diag(H) < 0)
+        if push.any():  # 0 is a maximum along these coordinates: leave it
+            x = np.where(push, 0.1 * scale, x)
+            f_prev = None
+            continue
+        act = ~(at_bound & (g >= -1e-8))
+        step = np.zeros(k)
+        if act.any():
+            w, V = np.linalg.eigh(H[np.ix_(act, act)])
+            w = np.maximum(np.abs(w), 1e-8 * max(np.abs(w).max(), 1e-8))
+            step[act] = -V @ ((V.T @ g[act]) / w)
+        # A bounded coordinate may shrink at most 10-fold per step until it is
+        # small, then reach its bound 0 exactly: an overshooting first step
+        # would otherwise land on the boundary, where Newton crawls back slowly.
+        floor = np.where(x > 1e-3, 0.1 * x, 0.0)
+        new = np.where(bounded, np.maximum(x + step, floor), x + step)
+        decrement = float(-(g @ (new - x)))
+        if decrement < 1e-9:  # the quadratic model promises nothing more
+            converged, message = True, ""
+            break
+        x_prev, f_prev, step_prev = x, f, new - x
+        x = new
+    theta = start.copy()
+    theta[idx] = x
+    return Optimum(theta, f, converged, message)
+
+
+def optimize(pr: Problem, *, reml: bool, free: np.ndarray | None = None,
+             start: np.ndarray | None = None) -> Optimum:
+    """Minimise the profiled deviance over theta; coordinates not ``free`` stay at 0.
+
+    One free coordinate: a bounded scalar search that includes the boundary
+    theta = 0.  More: projected Newton from ``start`` (default: lme4's start,
+    T = I, theta_c = 1).
+    """
+    k = pr.n_theta
+    free = np.ones(k, bool) if free is None else np.asarray(free, bool)
+    if start is None:
+        start = np.array(([1.0] if pr.q == 1 else [1.0, 0.0, 1.0]) + ([1.0] if pr.n_clusters else []))
+    start = np.where(free, start, 0.0)
+    nfree = int(free.sum())
+    if nfree == 0:
+        d = float(deviance(pr, start, reml=reml)[0])
+        return Optimum(start, d, np.isfinite(d), "")
+    if nfree == 1:
+        return _optimize_1d(pr, int(np.flatnonzero(free)[0]), start, reml)
+    return _optimize_nd(pr, free, start, reml)
+
+
+def slope_start(pr: Problem, sigma2: float) -> float:
+    """A moment estimate of theta for the slope: the spread of the subjects' own OLS slopes.
+
+    var(b_i) - sigma^2 mean(1 / Sxx_i) over subjects with two or more
+    distinct times, as an SD ratio to sigma (floored): only a starting value.
+    """
+    p = pr.p
+    k = pr.subject_pattern
+    n, st, stt = pr.z00[k], pr.z01[k], pr.z11[k]
+    sy, sty = pr.ZtG[:, 0, p], pr.ZtG[:, 1, p]
+    sxx = stt - st * st / n
+    ok = sxx > 1e-12 * np.maximum(stt, 1.0)
+    if ok.sum() < 2:
+        return 0.1
+    slopes = (sty[ok] - st[ok] * sy[ok] / n[ok]) / sxx[ok]
+    var_b = slopes.var(ddof=1) - sigma2 * np.mean(1.0 / sxx[ok])
+    floor = 0.05 * np.sqrt(sigma2 * np.mean(1.0 / sxx[ok]))
+    return float(max(np.sqrt(max(var_b, 0.0)), floor) / np.sqrt(sigma2))
+
+
+# --------------------------------------------------------------------------- the solution
+@dataclass(frozen=True)
+class Solution:
+    """Everything at one theta: fixed effects, sigma, conditional modes."""
+
+    theta: np.ndarray
+    beta: np.ndarray  # (p,), on the original y scale
+    sigma2: float
+    Pbeta: np.ndarray  # (X'V*^-1 X)^-1: vcov(beta) = sigma2 * Pbeta
+    dev: float
+    D0: float
+    r2: float
+    b_subject: np.ndarray  # (J, q) conditional modes
+    b_cluster: np.ndarray  # (C,)
+
+
+def solve_at(pr: Problem, theta: np.ndarray, *, reml: bool) -> Solution:
+    """Fixed effects, sigma^2 and the conditional modes (BLUPs) at ``theta``."""
+    theta = np.asarray(theta, float)
+    prof = profile(pr, theta[None], reml=reml)
+    p = pr.p
+    Q = prof["Q"][0]
+    Pbeta = np.linalg.inv(Q[:p, :p])
+    beta_c = np.linalg.solve(Q[:p, :p], Q[:p, p])
+    r2 = float(prof["r2"][0])
+    sigma2 = r2 / (pr.n - p if reml else pr.n)
+    # Conditional modes b = Lambda Lambda' Z' V*^-1 (y - X beta) (lme4's ranef).
+    P00, P01, P11, _ = _pattern_terms(pr, theta[None])
+    k = pr.subject_pattern
+    Ztr = pr.ZtG[:, :, p] - pr.ZtG[:, :, :p] @ beta_c  # (J, q): Z_i'r_i
+    if pr.q == 1:
+        Pi = P00[0, k][:, None, None]
+        z = pr.z00[k][:, None]
+    else:
+        Pi = np.empty((k.size, 2, 2))
+        Pi[:, 0, 0], Pi[:, 0, 1], Pi[:, 1, 0], Pi[:, 1, 1] = P00[0, k], P01[0, k], P01[0, k], P11[0, k]
+        z = np.column_stack([pr.z00[k], pr.z01[k]])  # Z_i'1
+    b_c = np.zeros(pr.n_clusters)
+    if pr.n_clusters:
+        tc2 = theta[-1] ** 2
+        Pz = np.einsum("iab,ib->ia", Pi, z)
+        e = np.bincount(pr.subject_cluster, Ztr[:, 0] - np.einsum("ia,ia->i", Pz, Ztr), pr.n_clusters)
+        s = np.bincount(pr.subject_cluster, z[:, 0] - np.einsum("ia,ia->i", Pz, z), pr.n_clusters)
+        b_c = tc2 * e / (1.0 + tc2 * s)
+        Ztr = Ztr - b_c[pr.subject_cluster][:, None] * z
+    b_s = np.einsum("iab,ib->ia", Pi, Ztr)
+    beta = beta_c.copy()
+    beta[0] += pr.y_shift
+    return Solution(theta=theta, beta=beta, sigma2=sigma2, Pbeta=Pbeta, dev=float(prof["dev"][0]),
+                    D0=float(prof["D0"][0]), r2=r2, b_subject=b_s, b_cluster=b_c)

@@ -1,0 +1,260 @@
+"""fit_lmm: validate a long DataFrame, build the model, fit it, explain the result."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from lmm_teach.lmm.deviance import build_problem
+from lmm_teach.lmm.engine import EngineFit, _reml, fit_problem
+from lmm_teach.lmm.ranova import lrt_table, random_terms
+from lmm_teach.lmm.result import LMMResult
+from lmm_teach.lmm.satterthwaite import coefficient_df, contest_md
+from lmm_teach.lmm.terms import factor_codes, fixed_design
+from lmm_teach.validate import Columns, DataError, check_long
+
+__all__ = ["fit_lmm"]
+
+
+def _r_name(name: str) -> str:
+    """A column name as R reads it in a formula (backticks when needed)."""
+    s = str(name)
+    ok = s.replace("_", "a").replace(".", "a").isalnum() and not s[0].isdigit()
+    return s if ok else f"`{s}`"
+
+
+def _formula(y, subject, time, visit, between, cluster, random_slope, categorical) -> str:
+    main = f"factor({_r_name(visit if visit is not None else time)})" if categorical else _r_name(time)
+    rhs = main if between is None else f"{main} * {_r_name(between)}"
+    re = f"({_r_name(time)} | {_r_name(subject)})" if random_slope else f"(1 | {_r_name(subject)})"
+    out = f"{_r_name(y)} ~ {rhs} + {re}"
+    if cluster is not None:
+        out += f" + (1 | {_r_name(cluster)})"
+    return out
+
+
+def fit_lmm(
+    data: pd.DataFrame,
+    *,
+    y: str,
+    subject: str,
+    time: str,
+    visit: str | None = None,
+    between: str | None = None,
+    cluster: str | None = None,
+    random_slope: bool = False,
+    time_as: str = "numeric",
+    method: str = "REML",
+) -> LMMResult:
+    """Fit a linear mixed model to long repeated-measures data.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per measurement. It is not modified.
+    y, subject, time : str
+        Columns of the outcome, the subject id and the (numeric) time.
+    visit : str, optional
+        Column of the visit label: the factor of ``time_as="categorical"``
+        (default there: the distinct values of ``time``).
+    between : str, optional
+        A between-subject factor (e.g. treatment arm), crossed with time.
+    cluster : str, optional
+        A level above subject (e.g. clinic): adds ``(1 | cluster)``.
+    random_slope : bool
+        Random intercept *and* slope on time per subject, correlated.
+    time_as : {"numeric", "categorical"}
+        A straight line in time, or one mean per visit.
+    method : {"REML", "ML"}
+
+    Returns
+    -------
+    LMMResult
+
+    Raises
+    ------
+    DataError
+        Bad columns or values (see :func:`lmm_teach.validate.check_long`), a
+        rank-deficient fixed-effects design, or too few observations.
+
+    Notes
+    -----
+    The model (lme4 syntax) is ``y ~ time [* between] + (1 | subject)`` or
+    ``(time | subject)``, optionally ``+ (1 | cluster)``; with categorical time
+    ``y ~ factor(visit) [* between] + ...``.  In matrix form
+    ``y = X beta + Z b + eps`` with ``b ~ N(0, sigma^2 Lambda Lambda')``,
+    ``eps ~ N(0, sigma^2 I)``.  Factors use treatment coding, first (sorted)
+    level as reference, R-style names (``armB``, ``time:armB``, ``visit2``).
+
+    The fit is an exact profiled REML/ML optimisation in the relative
+    covariance factor theta (Bates et al. 2015, lme4); fixed effects get
+    Satterthwaite df and type-III F tests as in lmerTest (Kuznetsova et al.
+    2017); random terms get likelihood-ratio tests as ``lmerTest::ranova``.
+    The numbers match R to the reference tolerances (tests/test_lmm_reference.py).
+
+    Examples
+    --------
+    >>> import lmm_teach
+    >>> bp = lmm_teach.load_bp()
+    >>> m = lmm_teach.fit_lmm(bp, y="bp", subject="patient", time="time_num")
+    >>> m.fixed.loc["time_num", ["estimate", "df"]].round(2).tolist()
+    [-4.05, 19.0]
+    >>> print(m.formula)
+    bp ~ time_num + (1 | patient)
+    """
+    reml = _reml(method)
+    if time_as not in ("numeric", "categorical"):
+        raise ValueError(f"time_as must be 'numeric' or 'categorical', not {time_as!r}")
+    categorical = time_as == "categorical"
+    columns = Columns(y=y, subject=subject, time=time, visit=visit, between=between, cluster=cluster)
+    clean = check_long(data, columns)
+    n_missing = len(data) - len(clean)
+
+    subj, subj_levels = factor_codes(clean[subject])
+    clus, clus_levels = (factor_codes(clean[cluster]) if cluster is not None else (None, []))
+    design = fixed_design(clean, time=time, visit=visit, between=between, categorical=categorical)
+    X = design.X
+    n, p = X.shape
+    J = len(subj_levels)
+    q = 2 if random_slope else 1
+    n_theta = (1 if q == 1 else 3) + (1 if cluster is not None else 0)
+    if n <= p + n_theta:
+        raise DataError(f"{n} measurements are too few for {p} fixed effects and {n_theta + 1} variance "
+                        f"parameters: collect more data or simplify the model")
+    if random_slope and n <= q * J:
+        raise DataError(f"a random slope needs more measurements ({n}) than random effects "
+                        f"({q} per {subject}, {q * J}): most {subject}s need three or more visits; "
+                        f"drop random_slope")
+    t = clean[time].to_numpy(float)
+    yv = clean[y].to_numpy(float)
+    pr = build_problem(yv, X, subj, time=t, random_slope=random_slope, cluster=clus)
+    rterms = random_terms(q, cluster is not None, subject=subject, time=time, cluster=cluster)
+    fit = fit_problem(pr, reml=reml, random_terms=rterms)
+
+    names = list(design.names)
+    fixed, cov = _fixed_table(fit, names)
+    tests = _tests_table(fit, design)
+    variance, icc = _variance_table(fit, subject=subject, time=time, cluster=cluster)
+    sol = fit.solution
+    ranef = {subject: pd.DataFrame(sol.b_subject, columns=["(Intercept)", time][:q],
+                                   index=pd.Index(subj_levels, name=subject))}
+    b_row = sol.b_subject[subj, 0]
+    if q == 2:
+        b_row = b_row + sol.b_subject[subj, 1] * t
+    n_groups = {subject: J}
+    if cluster is not None:
+        ranef[cluster] = pd.DataFrame({"(Intercept)": sol.b_cluster},
+                                      index=pd.Index(clus_levels, name=cluster))
+        b_row = b_row + sol.b_cluster[clus]
+        n_groups[cluster] = len(clus_levels)
+    fitted = pd.Series(X @ sol.beta + b_row, index=clean.index, name="fitted")
+    random_tests = lrt_table(sol.dev, list(fit.reduced))
+    warn = _warnings(fit, variance, n_missing=n_missing, y=y, subject=subject, time=time, cluster=cluster,
+                     n_clusters=len(clus_levels))
+    return LMMResult(
+        formula=_formula(y, subject, time, visit, between, cluster, random_slope, categorical),
+        method="REML" if reml else "ML", n_obs=n, n_subjects=J, columns=columns,
+        fixed=fixed, cov_fixed=cov, tests=tests, variance=variance, loglik=fit.loglik, icc=icc,
+        singular=fit.singular, converged=fit.converged, ranef=ranef, fitted=fitted,
+        random_tests=random_tests, warnings=tuple(warn), time_as=time_as, random_slope=bool(random_slope),
+        n_groups=n_groups, theta=tuple(float(x) for x in fit.optimum.theta),
+        sigma=float(np.sqrt(sol.sigma2)), data=clean,
+    )
+
+
+_FIXED_COLUMNS = ["estimate", "se", "df", "t", "p", "ci_low", "ci_high", "p_wald"]
+
+
+def _fixed_table(fit: EngineFit, names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    beta, V = fit.solution.beta, fit.vcov
+    df = coefficient_df(V, fit.info)
+    se = np.sqrt(np.diag(V))
+    t = beta / se
+    half = special.stdtrit(df, 0.975) * se
+    table = np.column_stack([beta, se, df, t, 2.0 * special.stdtr(df, -np.abs(t)),
+                             beta - half, beta + half, 2.0 * special.ndtr(-np.abs(t))])
+    index = pd.Index(names, name="term")
+    return (pd.DataFrame(table, index=index, columns=_FIXED_COLUMNS),
+            pd.DataFrame(V, index=names, columns=names))
+
+
+def _tests_table(fit: EngineFit, design) -> pd.DataFrame:
+    terms, stats_ = [], []
+    for term in design.terms:
+        terms.append(term.name)
+        stats_.append(contest_md(design.contrasts[term.name], fit.solution.beta, fit.vcov, fit.info))
+    out = pd.DataFrame(np.array(stats_, dtype=float).reshape(-1, 4), columns=["F", "df_num", "df_den", "p"])
+    out.insert(0, "term", terms)
+    return out
+
+
+def _variance_table(fit: EngineFit, *, subject: str, time: str, cluster: str | None):
+    """as.data.frame(VarCorr(m)) and the ICC at time 0."""
+    th, s2 = fit.optimum.theta, fit.solution.sigma2
+    s = np.sqrt(s2)
+    rows = []
+    if fit.problem.q == 1:
+        v0 = s2 * th[0] ** 2
+        rows.append((subject, "(Intercept)", None, v0, s * th[0]))
+    else:
+        a, b, c = th[:3]
+        v0, v1, c01 = s2 * a * a, s2 * (b * b + c * c), s2 * a * b
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = c01 / np.sqrt(v0 * v1) if v0 > 0 and v1 > 0 else np.nan
+        rows += [(subject, "(Intercept)", None, v0, np.sqrt(v0)), (subject, time, None, v1, np.sqrt(v1)),
+                 (subject, "(Intercept)", time, c01, corr)]
+    vc = 0.0
+    if cluster is not None:
+        vc = s2 * th[-1] ** 2
+        rows.append((cluster, "(Intercept)", None, vc, s * th[-1]))
+    rows.append(("Residual", None, None, s2, s))
+    cols = list(zip(*rows, strict=True))
+    table = pd.DataFrame({"group": np.array(cols[0], dtype=object), "var1": np.array(cols[1], dtype=object),
+                          "var2": np.array(cols[2], dtype=object), "vcov": np.array(cols[3], dtype=float),
+                          "sdcor": np.array(cols[4], dtype=float)})
+    icc = (v0 + vc) / (v0 + vc + s2)
+    return table, float(icc)
+
+
+def _warnings(fit: EngineFit, variance: pd.DataFrame, *, n_missing: int, y: str, subject: str, time: str,
+              cluster: str | None, n_clusters: int) -> list[str]:
+    out = []
+    if n_missing:
+        out.append(f"{n_missing} row{'s' if n_missing != 1 else ''} with a missing outcome ({y!r}) "
+                   f"{'were' if n_missing != 1 else 'was'} left out; the model uses the other {fit.problem.n} "
+                   "(as lme4 does).")
+    th = fit.optimum.theta
+    tiny = 1e-4
+    if fit.problem.q == 1 and th[0] < tiny:
+        out.append(f"Singular fit: the variance between {subject}s is estimated as 0. Measurements of the "
+                   f"same {subject} are no more alike than measurements of different {subject}s would be by "
+                   "chance, so the random intercept adds nothing: the fixed effects equal those of ordinary "
+                   "regression. This is a property of these data, not an error.")
+    if fit.problem.q == 2:
+        a, b, c = th[:3]
+        if a < tiny:
+            out.append(f"Singular fit: the variance of the {subject}s' intercepts is estimated as 0; "
+                       "consider a model without it.")
+        if c < tiny:
+            if abs(b) < tiny:
+                out.append(f"Singular fit: the variance of the {subject}s' slopes is estimated as 0: "
+                           f"{subject}s do not differ in their change over {time} beyond chance; "
+                           "a random-intercept model is enough.")
+            else:
+                sign = "+1" if a * b > 0 else "-1"
+                out.append(f"Singular fit: the random intercepts and slopes are perfectly correlated "
+                           f"({sign}): the data cannot tell the two apart; consider dropping the random slope.")
+    if cluster is not None and th[-1] < tiny:
+        out.append(f"The variance between {cluster}s is estimated as 0 (a boundary estimate): {cluster}s differ "
+                   f"no more than their {subject}s would by chance.")
+    if cluster is not None and n_clusters < 5:
+        out.append(f"Only {n_clusters} {cluster}s: their variance rests on {n_clusters} values and is very "
+                   "uncertain.")
+    if not fit.converged:
+        out.append(f"The fit may not have converged (largest Newton step {fit.newton_step:.2g}): treat the "
+                   "estimates with caution and consider a simpler random part.")
+    if fit.info is not None and np.any(fit.info.eigenvalues < -1e-8):
+        out.append("The curvature of the likelihood in the variance parameters is negative in some direction: "
+                   "the model may not have converged and the Satterthwaite df are unreliable.")
+    return out

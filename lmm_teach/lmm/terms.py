@@ -1,0 +1,216 @@
+"""The fixed-effects design: columns, R-style names, terms and type-III contrasts.
+
+``y ~ time [* between]`` (numeric time) or ``y ~ visit [* between]`` (visit as a
+factor), treatment coding with the first level as reference, names as R's
+``model.matrix`` writes them: ``(Intercept)``, ``time``, ``armB``,
+``time:armB``, ``visit1``, ``visit1:armB`` (the first factor varies fastest in
+an interaction).
+
+The type-III hypotheses follow lmerTest's ``extract_contrasts_type3`` (SAS's
+type-III estimable functions): each term of the full-dummy ("rank deficient")
+design is expressed in the treatment-coded coefficients,
+``L = (X^+ X_full)'``, and the columns of a term are orthogonalised against
+those of the terms that contain it (higher order first).  A term F1 is
+contained in F2 when F2 has all of F1's variables and more, and both involve
+the same numeric covariates (so ``arm`` is *not* contained in ``time:arm``: it
+is tested at time 0, while ``time`` is tested at the average of the arms).
+The algebra depends only on the factor levels, so it is done on a small grid
+of the design points rather than on the data.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from lmm_teach.validate import DataError
+
+__all__ = ["Term", "FixedDesign", "factor_codes", "fixed_design", "level_label"]
+
+
+@dataclass(frozen=True)
+class Term:
+    """One term of the fixed part: its name and its columns of X."""
+
+    name: str
+    variables: frozenset
+    numeric: frozenset
+    columns: tuple[int, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class FixedDesign:
+    """X with its column names, terms and one type-III contrast matrix per term."""
+
+    X: np.ndarray
+    names: tuple[str, ...]
+    terms: tuple[Term, ...]
+    contrasts: dict = field(default_factory=dict)
+
+
+def level_label(value) -> str:
+    """How a level appears in a coefficient name: 2.0 -> '2', 'B' -> 'B'."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def factor_codes(values: pd.Series) -> tuple[np.ndarray, list]:
+    """Integer codes and the sorted levels of a factor (a categorical keeps its own order)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        cat = values.cat.remove_unused_categories()
+        return np.asarray(cat.cat.codes, dtype=np.intp), list(cat.cat.categories)
+    try:
+        codes, uniques = pd.factorize(values, sort=True)
+    except TypeError:  # mixed types: sort by their text
+        codes, uniques = pd.factorize(values.astype(str), sort=True)
+    return np.asarray(codes, dtype=np.intp), list(uniques)
+
+
+def _py(v):
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _columns(t, v, b, nv, nb, *, full: bool):
+    """Columns and keys of the treatment-coded (``full=False``) or full-dummy design."""
+    first = 0 if full else 1
+    n = len(t) if t is not None else len(v)
+    cols, keys = [np.ones(n)], [("1",)]
+    if v is None:
+        cols.append(t)
+        keys.append(("t",))
+    else:
+        for j in range(first, nv):
+            cols.append((v == j).astype(float))
+            keys.append(("v", j))
+    if b is not None:
+        for k in range(first, nb):
+            cols.append((b == k).astype(float))
+            keys.append(("b", k))
+        for k in range(first, nb):
+            if v is None:
+                cols.append(t * (b == k))
+                keys.append(("t", "b", k))
+            else:
+                for j in range(first, nv):
+                    cols.append(((v == j) & (b == k)).astype(float))
+                    keys.append(("v", j, "b", k))
+    return np.column_stack(cols), keys
+
+
+def _term_of(key) -> tuple:
+    return tuple(x for x in key if isinstance(x, str) and x != "1")
+
+
+@functools.lru_cache(maxsize=64)
+def _structure(categorical: bool, nv: int, nb: int) -> tuple:
+    """Column keys, terms (tags -> columns) and type-III contrasts of a design layout.
+
+    They depend only on the layout (numeric or categorical time, numbers of
+    levels), so they are computed once per layout, on a grid of design points.
+    ``nb = 0`` means no between factor.
+    """
+    if categorical:
+        vg = np.repeat(np.arange(nv), max(nb, 1))
+        tg = None
+    else:
+        vg = None
+        tg = np.repeat([0.0, 1.0], max(nb, 1))
+    bg = np.tile(np.arange(nb), len(vg) // nb if vg is not None else 2) if nb else None
+    Xg, xkeys = _columns(tg, vg, bg, nv, nb, full=False)
+    Fg, fkeys = _columns(tg, vg, bg, nv, nb, full=True)
+    groups: dict[tuple, list[int]] = {}
+    for i, key in enumerate(xkeys):
+        tt = _term_of(key)
+        if tt:
+            groups.setdefault(tt, []).append(i)
+    tags = list(groups)
+    # lmerTest's extract_contrasts_type3: L = t(ginv(X) %*% rdX), then orthogonalise.
+    L = np.linalg.lstsq(Xg, Fg, rcond=None)[0].T  # (full columns, coefficients)
+    L[np.abs(L) < 1e-10] = 0.0
+    numeric = {tt: frozenset(x for x in tt if x == "t") for tt in tags}
+    for tt in sorted(tags, key=len, reverse=True):  # higher order terms first
+        containing = [o for o in tags if set(tt) < set(o) and numeric[tt] == numeric[o]]
+        if containing:
+            cols = groups[tt]
+            A = L[:, [c for o in containing for c in groups[o]]]
+            coef = np.linalg.lstsq(A, L[:, cols], rcond=None)[0]
+            L[:, cols] = L[:, cols] - A @ coef
+            L[np.abs(L) < 1e-10] = 0.0
+    Lx = L[[fkeys.index(k) for k in xkeys]]  # rows of the coefficients themselves
+    contrasts = {}
+    for tt in tags:
+        Lt = Lx[:, groups[tt]].T
+        Lt = Lt[np.abs(Lt).sum(axis=1) > 1e-8]
+        Lt.setflags(write=False)
+        contrasts[tt] = Lt
+    return tuple(xkeys), tuple((tt, tuple(groups[tt])) for tt in tags), contrasts
+
+
+def fixed_design(data: pd.DataFrame, *, time: str, visit: str | None, between: str | None,
+                 categorical: bool) -> FixedDesign:
+    """Build X, its names, its terms and the type-III contrasts from a clean long frame.
+
+    Raises
+    ------
+    DataError
+        When X is rank deficient (names the term that cannot be estimated).
+    """
+    t = data[time].to_numpy(float)
+    v = b = None
+    v_labels: list = []
+    b_labels: list = []
+    vname = str(visit if visit is not None else time) if categorical else str(time)
+    if categorical:
+        v, v_labels = factor_codes(data[visit if visit is not None else time])
+    if between is not None:
+        b, b_labels = factor_codes(data[between])
+    nv, nb = len(v_labels), len(b_labels)
+    X, keys = _columns(None if categorical else t, v, b, nv, nb, full=False)
+    _, groups, contrasts = _structure(categorical, nv, nb)
+
+    label = {"1": "(Intercept)", "t": str(time)}
+    names = []
+    for key in keys:
+        parts, i = [], 0
+        while i < len(key):
+            tag = key[i]
+            if tag == "v":
+                parts.append(f"{vname}{level_label(v_labels[key[i + 1]])}")
+                i += 2
+            elif tag == "b":
+                parts.append(f"{between}{level_label(b_labels[key[i + 1]])}")
+                i += 2
+            else:
+                parts.append(label[tag])
+                i += 1
+        names.append(":".join(parts))
+    tags = {"t": str(time), "v": vname, "b": str(between)}
+    terms = tuple(Term(name=":".join(tags[x] for x in tt), variables=frozenset(tt),
+                       numeric=frozenset(x for x in tt if x == "t"), columns=cols) for tt, cols in groups)
+    _check_rank(X, names, keys, v_labels, b_labels, vname=vname, between=between)
+    return FixedDesign(X=X, names=tuple(names), terms=terms,
+                       contrasts={tm.name: contrasts[tt] for tm, (tt, _) in zip(terms, groups, strict=True)})
+
+
+def _check_rank(X, names, keys, v_labels, b_labels, *, vname, between) -> None:
+    """Raise a DataError naming the first coefficient that the data cannot identify."""
+    p = X.shape[1]
+    if np.linalg.matrix_rank(X) == p:
+        return
+    for j in range(1, p):
+        col = X[:, j]
+        key = keys[j]
+        if not np.any(col != 0) and len(key) == 4:  # an empty visit x between cell
+            raise DataError(
+                f"no measurements at {vname} = {_py(v_labels[key[1]])!r} in {between} = "
+                f"{_py(b_labels[key[3]])!r}, so the fixed effect {names[j]!r} cannot be estimated: "
+                f"remove that visit or fit time as numeric")
+        if np.linalg.matrix_rank(X[:, : j + 1]) < j + 1:
+            raise DataError(
+                f"the fixed effect {names[j]!r} cannot be estimated: its column is a combination of the "
+                f"columns before it ({', '.join(names[:j])}); check that the time, visit and "
+                f"between-subject columns are not copies of each other")
