@@ -66,14 +66,14 @@ class Analysis:
         if self.lmm_categorical is not None:
             c = self.lmm_categorical.to_dict()
             cat = {"formula": c.get("formula"), "tests": c.get("tests", [])}
-        return {
+        return _json_safe({
             "lmm": self.lmm.to_dict(),
             "lmm_categorical": cat,
             "anova": None if self.anova is None else self.anova.to_dict(),
             "comparison": _records(self.comparison),
             "notes": list(self.notes),
             "warnings": list(self.warnings),
-        }
+        })
 
     def summary(self) -> str:
         """Readable text: the three fits, the comparison and the notes."""
@@ -99,11 +99,24 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     return out
 
 
+def _json_safe(obj):
+    """Plain Python values, with None for anything missing or not finite (JSON has no NaN)."""
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return _plain(obj)
+
+
 def _plain(value):
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (float, np.floating)):
         return None if not np.isfinite(value) else float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if value is pd.NA or value is pd.NaT:
+        return None
     return value
 
 

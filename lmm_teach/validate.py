@@ -127,7 +127,8 @@ def check_long(
     for role, col in roles.items():
         if col not in data.columns:
             raise _missing_column(data, role, col)
-        if col in seen:
+        if col in seen and {seen[col], role} != {"time", "visit"}:
+            # the numeric time may double as the visit label; any other sharing is a mistake
             raise DataError(f"column {col!r} is given both as the {seen[col]} and as the {role}: "
                             "each role needs its own column")
         seen[col] = role

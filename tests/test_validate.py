@@ -67,8 +67,11 @@ def test_bad_data_names_what_to_fix(long, change, match):
 
 
 def test_one_role_one_column(long):
-    with pytest.raises(DataError, match="both as the time and as the visit"):
-        check_long(long, Columns(y="y", subject="subject", time="time", visit="time"))
+    with pytest.raises(DataError, match="both as the subject and as the between"):
+        check_long(long, Columns(y="y", subject="subject", time="time", between="subject"))
+    # the numeric time may serve as the visit label too
+    out = check_long(long, Columns(y="y", subject="subject", time="time", visit="time"))
+    assert list(out.columns) == ["y", "subject", "time"]
 
 
 def test_not_a_dataframe():
