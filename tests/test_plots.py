@@ -115,7 +115,7 @@ def test_spaghetti_hover_columns_name_subject_visit_time(small_long):
     pts = out["points"]
     assert len(pts["x"]) == len(small_long)
     i = list(pts["subject"]).index("s2") + 1  # s2's second measurement
-    assert (pts["visit"][i], pts["time"][i], pts["y"][i]) == ("2", "2.10", 22.0)
+    assert (pts["visit"][i], pts["x"][i], pts["y"][i]) == ("2", 2.1, 22.0)
 
 
 def test_spaghetti_colours_by_arm():

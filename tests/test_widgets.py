@@ -163,7 +163,7 @@ def test_invalid_design_is_explained_in_the_panel(panel):
     assert panel.status.kind == "problem"
     assert "visit_times" in panel.status.text and "at least two" in panel.status.text
     with pytest.raises(ValueError):
-        panel.design
+        _ = panel.design
     panel.controls["visit_times"].value = "0, 1"
     assert panel.status.kind != "problem"
 

@@ -19,7 +19,8 @@ import pytest
 import lmm_teach
 from lmm_teach.design import FIELDS, PRESETS, Design
 from lmm_teach.simulate import simulate
-from lmm_teach.widgets import Explorer, explorer as explorer_module
+from lmm_teach.widgets import Explorer
+from lmm_teach.widgets import explorer as explorer_module
 
 
 def _classes(widget) -> set[str]:
@@ -30,8 +31,14 @@ def _classes(widget) -> set[str]:
     return found
 
 
+def _select(ex: Explorer, title: str) -> None:
+    """Click a result tab, as a learner would (hidden tabs are updated when shown)."""
+    ex.tabs.selected_index = list(ex.tabs.titles).index(title)
+
+
 def _snapshot(ex: Explorer) -> dict:
     """Copies of the plots' data, to check that they stay after a failure."""
+    ex.update_all_panels()
     return {
         "lines": [np.asarray(v).copy() for v in ex.data_panel.sources["lines"].data["ys"]],
         "population": [np.asarray(v).copy() for v in ex.lmm_panel.fit_sources["population"].data["ys"]],
@@ -66,9 +73,30 @@ def test_starts_with_results_and_plots(explorer):
     lines = explorer.data_panel.sources["lines"].data
     assert len(lines["subject"]) == Design().n_subjects
     assert len(explorer.data_panel.sources["points"].data["y"]) == len(r.data)
+    _select(explorer, "LMM")
     assert len(explorer.lmm_panel.fit_sources["subjects"].data["subject"]) == r.lmm.n_subjects
+    _select(explorer, "Compare")
     assert len(explorer.compare_panel.sources["estimates"].data["estimate"]) >= 1
-    assert explorer.n_updates == 1
+    _select(explorer, "ANOVA")
+    assert len(explorer.anova_panel.sources["complete_points"].data["y"]) == Design().n_visits
+    assert explorer.n_updates == 1  # showing a tab plots, it does not recompute
+    _select(explorer, "Data")
+
+
+def test_hidden_tabs_are_updated_when_shown(fresh):
+    """Only the visible tab is re-plotted on each change; the others when selected."""
+    assert fresh.tabs.selected_index == 0 and fresh.stale == {"LMM", "ANOVA", "Compare"}
+    fresh.controls["n_subjects"].value = 18
+    assert len(fresh.data_panel.sources["lines"].data["subject"]) == 18
+    assert len(fresh.lmm_panel.fit_sources["subjects"].data["subject"]) == 0  # never shown yet
+    _select(fresh, "LMM")
+    assert len(fresh.lmm_panel.fit_sources["subjects"].data["subject"]) == 18
+    assert fresh.lmm_panel.result is fresh.result.lmm
+    fresh.controls["n_subjects"].value = 19  # the LMM tab is visible now: updated at once
+    assert len(fresh.lmm_panel.fit_sources["subjects"].data["subject"]) == 19
+    assert len(fresh.data_panel.sources["lines"].data["subject"]) == 18  # hidden: waits
+    assert fresh.update_all_panels() and not fresh.stale
+    assert len(fresh.data_panel.sources["lines"].data["subject"]) == 19
 
 
 def test_controls_map_every_design_field(explorer):
@@ -94,6 +122,7 @@ def test_css_classes_for_browser_tests(explorer):
 
 
 def test_truth_beside_the_estimates(explorer):
+    _select(explorer, "LMM")
     fixed = explorer.lmm_panel.fixed_sources["fixed"].data
     assert fixed["truth"][fixed["term"].index("time")] == Design().slope
     truth = explorer.lmm_panel.fit_sources["truth"].data
@@ -156,6 +185,7 @@ def test_new_sample_changes_the_data_and_seed_reproduces_it(fresh):
 
 
 def test_random_slope_option_changes_the_model(fresh):
+    _select(fresh, "LMM")
     fresh.design_panel.random_slope.value = True
     assert fresh.result.random_slope is True
     assert "time" in fresh.result.lmm.ranef["subject"].columns
@@ -175,6 +205,7 @@ def test_singular_preset_is_explained():
     assert ex.result.lmm.singular
     assert ex.error is None
     assert "Singular fit" in ex.status.text and "estimated as 0" in ex.status.text
+    _select(ex, "LMM")
     assert "singular" in ex.lmm_panel.header.value
 
 
@@ -188,6 +219,7 @@ def test_missing_visits_are_counted_and_dropped_subjects_greyed(fresh):
     assert sum(missing["n_missing"]) == r.design.n_subjects * r.design.n_visits - len(r.data)
     assert f"drops {r.anova.n_subjects_dropped} of {r.design.n_subjects}" in fresh.data_panel.caption.value
     assert any(f"dropped {r.anova.n_subjects_dropped} of" in n for n in r.analysis.notes)
+    _select(fresh, "Compare")
     assert "dropped" in fresh.compare_panel.notes.value
 
 
@@ -308,6 +340,8 @@ def test_show_data_analyses_a_learners_data(fresh):
     assert r.design is None and r.truth is None
     assert r.lmm.n_subjects == 10 and r.anova is not None
     assert len(fresh.data_panel.sources["lines"].data["subject"]) == 10
+    _select(fresh, "LMM")
+    assert len(fresh.lmm_panel.fit_sources["subjects"].data["subject"]) == 10
     assert fresh.lmm_panel.fit_sources["truth"].data["xs"] == []
     # a typo is explained and the results stay
     assert fresh.show_data(bp, y="bpp", subject="patient", time="time_num") is False
@@ -337,3 +371,21 @@ def test_result_panels_work_alone():
     for panel, css in ((data, "lmm-data"), (lmm, "lmm-lmm"), (anova, "lmm-anova"), (cmp, "lmm-compare")):
         assert css in panel.layout._dom_classes
         assert "application/vnd.jupyter.widget-view+json" in panel._repr_mimebundle_()
+
+
+def test_a_panel_that_cannot_plot_is_explained(fresh, monkeypatch):
+    """A failure while plotting the visible tab fails the update as a whole;
+    one while bringing a hidden tab up to date is explained when it is shown."""
+    def broken(*args, **kwargs):
+        raise ValueError("cannot draw this")
+    good = fresh.result
+    monkeypatch.setattr(fresh.data_panel, "prepare", broken)
+    fresh.controls["n_subjects"].value = 30
+    assert fresh.result is good and fresh.status.kind == "problem" and "cannot draw" in fresh.status.text
+    monkeypatch.undo()
+    fresh.controls["n_subjects"].value = 31
+    assert fresh.error is None and fresh.result.design.n_subjects == 31
+    monkeypatch.setattr(fresh.lmm_panel, "prepare", broken)
+    _select(fresh, "LMM")
+    assert fresh.status.kind == "problem" and "LMM tab" in fresh.status.text
+    assert "LMM" in fresh.stale and fresh.result.design.n_subjects == 31

@@ -152,7 +152,7 @@ def make_variance_figure():
     """
     sources = {"variance": ColumnDataSource(_empty(_VAR_COLUMNS), name="variance")}
     fig = new_figure(name="variance", title="Variance components (SD; x: truth)", x_label="standard deviation",
-                     y_label="", y_range=FactorRange(), height=200)
+                     y_label="", y_range=FactorRange(), height=230)
     legend_above(fig)
     fig.segment(0, "label", "estimate", "label", source=sources["variance"], line_color=GROUP_COLOURS[2],
                 line_width=3)

@@ -179,8 +179,10 @@ def fit_data(lmm, data: pd.DataFrame, *, truth: Mapping | None = None, n_grid: i
     g = frame["g"].to_numpy()[starts] if between is not None else [None] * len(starts)
     subjects = {
         "subject": [str(v) for v in s[starts]],
-        "xs": np.split(frame["t"].to_numpy(), bounds),
-        "ys": np.split(frame["f"].to_numpy(), bounds),
+        # Plain lists: bokeh encodes each small numpy array as its own buffer,
+        # which costs more than the numbers.
+        "xs": [a.tolist() for a in np.split(frame["t"].to_numpy(), bounds)],
+        "ys": [a.tolist() for a in np.split(frame["f"].to_numpy(), bounds)],
         "colour": [colours.get(v, colours[levels[0]]) for v in g],
     }
     return {"subjects": subjects, "band": band, "population": population, "truth": truth_lines}

@@ -3,12 +3,15 @@
 Data flow of one update (:meth:`Explorer.refresh`), all in the kernel, in
 order::
 
-    controls -> Design -> simulate(design, seed) -> analyze(...) -> shrinkage(...)
-             -> every panel's prepare(...)  (pure: plot data, tables)
-             -> every panel's show()        (assign source.data, HTML values)
+    controls -> Design -> simulate(design, seed) -> analyze(...)      (the numbers)
+             -> the visible panel's prepare(...)   (pure: plot data, tables)
+             -> its show()                         (assign source.data, HTML values)
 
-Nothing is shown until everything has been computed, so a failure anywhere
-leaves the last good plots in place and the status area explains.
+Nothing is shown until the numbers and the visible panel's data have been
+computed, so a failure leaves the last good plots in place and the status
+area explains.  The panels in hidden tabs are brought up to date when their
+tab is selected (the learner waits only for what they see; a preset or a
+slider release does not re-plot five tabs).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import importlib
 import traceback
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import ipywidgets as widgets
@@ -65,7 +69,8 @@ class ExplorerResult:
     analysis : Analysis
         ``lmm``, ``lmm_categorical``, ``anova``, ``comparison``, ``notes``, ``warnings``.
     shrinkage : DataFrame
-        :func:`lmm_teach.compare.shrinkage` of ``analysis.lmm``.
+        :func:`lmm_teach.compare.shrinkage` of ``analysis.lmm`` (computed on
+        first use: only the LMM tab needs it).
     """
 
     design: Design | None
@@ -75,7 +80,12 @@ class ExplorerResult:
     columns: Columns
     data: pd.DataFrame
     analysis: Any
-    shrinkage: pd.DataFrame
+
+    @cached_property
+    def shrinkage(self) -> pd.DataFrame:
+        from lmm_teach.compare import shrinkage
+
+        return shrinkage(self.data, self.analysis.lmm)
 
     @property
     def lmm(self):
@@ -110,21 +120,20 @@ def simulated_columns(design: Design) -> Columns:
 
 
 def compute(design: Design, seed: int, *, random_slope: bool = False) -> ExplorerResult:
-    """One full update's numbers: simulate, fit the LMMs and the ANOVA, compare, shrink.
+    """One update's numbers: simulate, fit the two LMMs and the ANOVA, compare them.
 
     Pure: the same arguments give the same result.  Used by :class:`Explorer`
     and by ``benchmarks/bench_explorer.py``.
     """
-    from lmm_teach.compare import analyze, shrinkage
+    from lmm_teach.compare import analyze
     from lmm_teach.simulate import simulate
 
     sim = simulate(design, seed, with_truth=True)
     cols = simulated_columns(design)
     analysis = analyze(sim.data, y=cols.y, subject=cols.subject, time=cols.time, visit=cols.visit,
                        between=cols.between, cluster=cols.cluster, random_slope=random_slope, truth=design)
-    shrink = shrinkage(sim.data, analysis.lmm)
     return ExplorerResult(design=design, seed=seed, random_slope=random_slope, simulation=sim, columns=cols,
-                          data=sim.data, analysis=analysis, shrinkage=shrink)
+                          data=sim.data, analysis=analysis)
 
 
 class Explorer(Panel):
@@ -155,6 +164,9 @@ class Explorer(Panel):
         explains it to the learner, ``error_traceback`` keeps the details.
     n_updates : int
         How many times the numbers were recomputed (a preset counts once).
+    stale : set of str
+        Titles of the result tabs not yet showing ``result`` (hidden tabs are
+        brought up to date when selected, or by :meth:`update_all_panels`).
     status : StatusArea
         What to notice, or what went wrong (CSS class ``lmm-status``).
 
@@ -172,6 +184,7 @@ class Explorer(Panel):
         self.error: Exception | None = None
         self.error_traceback = ""
         self.n_updates = 0
+        self.stale: set[str] = set()
         self.design_panel = DesignPanel(design, seed=seed, random_slope=random_slope, show_errors=False)
         self.controls = self.design_panel.controls
         self.status = StatusArea()
@@ -191,6 +204,7 @@ class Explorer(Panel):
         self.tabs = widgets.Tab(children=[p.layout for p in tab_panels.values()],
                                 titles=list(tab_panels))
         self.tabs.add_class("lmm-tabs")
+        self.tabs.observe(self._on_tab, names="selected_index")
         title = widgets.HTML("<h3 style='margin:4px 0'>Linear mixed model explorer</h3>")
         results = widgets.VBox([self.status.widget, self.tabs], layout=widgets.Layout(width="620px"))
         results.add_class("lmm-results")
@@ -230,21 +244,19 @@ class Explorer(Panel):
 
     # ---------------------------------------------------------------- update
     def refresh(self) -> bool:
-        """Recompute everything from the current controls and show it.
+        """Recompute the numbers from the current controls and show them.
 
         Returns True on success.  On failure nothing shown changes except the
         status area, which explains what happened; no exception escapes.
         """
         self.n_updates += 1
         try:
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
-                warnings.simplefilter("ignore")
+            with _quiet():
                 design = self.design_panel.design
                 result = compute(design, self.seed, random_slope=bool(self.design_panel.random_slope.value))
-                shows = self._prepare(result)
         except Exception as exc:  # every failure becomes an explanation, never a traceback
             return self._fail(exc)
-        return self._show(result, shows)
+        return self._publish(result)
 
     def show_data(self, data: pd.DataFrame, *, y: str, subject: str, time: str, visit: str | None = None,
                   between: str | None = None, cluster: str | None = None, random_slope: bool = False) -> bool:
@@ -257,45 +269,65 @@ class Explorer(Panel):
         """
         self.n_updates += 1
         try:
-            from lmm_teach.compare import analyze, shrinkage
+            from lmm_teach.compare import analyze
 
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
-                warnings.simplefilter("ignore")
+            with _quiet():
                 cols = Columns(y=y, subject=subject, time=time, visit=visit or time, between=between,
                                cluster=cluster)
                 analysis = analyze(data, y=y, subject=subject, time=time, visit=cols.visit, between=between,
                                    cluster=cluster, random_slope=random_slope)
-                shrink = shrinkage(data, analysis.lmm)
                 result = ExplorerResult(design=None, seed=None, random_slope=random_slope, simulation=None,
-                                        columns=cols, data=data, analysis=analysis, shrinkage=shrink)
-                shows = self._prepare(result)
+                                        columns=cols, data=data, analysis=analysis)
         except Exception as exc:
             return self._fail(exc)
-        return self._show(result, shows)
+        return self._publish(result)
 
-    def _prepare(self, result: ExplorerResult) -> list:
+    def update_all_panels(self) -> bool:
+        """Bring every result tab up to date now (hidden ones included)."""
+        ok = True
+        for title in [t for t in self.panels if t in self.stale]:
+            ok = self._render(title) and ok
+        return ok
+
+    def _prepare(self, title: str, result: ExplorerResult):
+        """The ``show`` function of one panel for ``result`` (pure computation; may raise)."""
         a, cols, data = result.analysis, result.columns, result.data
-        truth = result.truth
-        subj_truth = subject_truth(result.simulation) if result.simulation is not None else None
-        anova_reason = next((w for w in a.warnings if "ANOVA" in w and "could not" in w), "")
-        return [
-            self.data_panel.prepare(data, columns=cols,
-                                    dropped=a.anova.dropped_subjects if a.anova is not None else None),
-            self.lmm_panel.prepare(a.lmm, data=data, truth=truth, subject_truth=subj_truth,
-                                   shrink=result.shrinkage),
-            self.anova_panel.prepare(a.anova, data=data, time=cols.time, truth=truth, reason=anova_reason),
-            self.compare_panel.prepare(a),
-        ]
+        if title == "Data":
+            dropped = a.anova.dropped_subjects if a.anova is not None else None
+            return self.data_panel.prepare(data, columns=cols, dropped=dropped)
+        if title == "LMM":
+            subj_truth = subject_truth(result.simulation) if result.simulation is not None else None
+            return self.lmm_panel.prepare(a.lmm, data=data, truth=result.truth, subject_truth=subj_truth,
+                                          shrink=result.shrinkage)
+        if title == "ANOVA":
+            reason = next((w for w in a.warnings if "ANOVA" in w and "could not" in w), "")
+            return self.anova_panel.prepare(a.anova, data=data, time=cols.time, truth=result.truth, reason=reason)
+        if title == "Compare":
+            return self.compare_panel.prepare(a)
+        raise KeyError(title)
 
-    def _show(self, result: ExplorerResult, shows: list) -> bool:
-        try:
-            for show in shows:
-                show()
-        except Exception as exc:  # pragma: no cover - assignments of computed values
-            return self._fail(exc)
+    def _visible(self) -> str | None:
+        i = self.tabs.selected_index
+        titles = list(self.tabs.titles)
+        return titles[i] if i is not None and 0 <= i < len(titles) else None
+
+    def _publish(self, result: ExplorerResult) -> bool:
+        """Show a new result: the visible panel now, the hidden ones when selected."""
+        visible = self._visible()
+        show = None
+        if visible in self.panels:
+            try:
+                with _quiet():
+                    show = self._prepare(visible, result)
+            except Exception as exc:
+                return self._fail(exc)
         self.result = result
         self.error = None
         self.error_traceback = ""
+        self.stale = set(self.panels)
+        if show is not None:
+            show()
+            self.stale.discard(visible)
         self.status.show(teaching_notes(result.analysis), title="What to notice")
         for title, panel in self.extensions.items():
             hook = getattr(panel, "explorer_updated", None)
@@ -305,6 +337,28 @@ class Explorer(Panel):
                 except Exception as exc:  # a broken optional tab must not break the app
                     self.extension_errors[title] = exc
         return True
+
+    def _render(self, title: str) -> bool:
+        """Bring one stale result tab up to date with ``self.result``."""
+        if self.result is None or title not in self.stale:
+            return True
+        try:
+            with _quiet():
+                show = self._prepare(title, self.result)
+        except Exception as exc:
+            self.error = exc
+            self.error_traceback = traceback.format_exc()
+            heading, explanation, hint = explain_error(exc)
+            self.status.problem(f"{heading} ({title} tab)", explanation, hint=hint)
+            return False
+        show()
+        self.stale.discard(title)
+        return True
+
+    def _on_tab(self, change) -> None:
+        title = self._visible()
+        if title in self.stale:
+            self._render(title)
 
     def _fail(self, exc: Exception) -> bool:
         self.error = exc
@@ -333,6 +387,23 @@ class Explorer(Panel):
         except Exception as exc:
             self.extension_errors[title] = exc
             return _Unavailable(title, exc)
+
+
+class _quiet:
+    """Silence numpy floating-point warnings and Python warnings: a learner sees
+    explanations in the status area, not warning text under the cell."""
+
+    def __enter__(self):
+        self._warnings = warnings.catch_warnings()
+        self._warnings.__enter__()
+        warnings.simplefilter("ignore")
+        self._errstate = np.errstate(all="ignore")
+        self._errstate.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._errstate.__exit__(*exc)
+        return self._warnings.__exit__(*exc)
 
 
 class _Unavailable(Panel):

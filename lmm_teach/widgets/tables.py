@@ -41,7 +41,11 @@ def fmt(x, digits: int = 3) -> str:
         return ""
     if float(v).is_integer() and abs(v) < 1e6:
         return f"{int(v)}"
-    return f"{v:.{digits}g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
+    if abs(v) < 1e-3:
+        return f"{v:.2e}"
+    # '#' keeps trailing zeros (3.996 -> "4.00", not "4", which reads as exact)
+    text = f"{v:#.{digits}g}"
+    return text[:-1] if text.endswith(".") else text
 
 
 def fmt_p(p) -> str:
