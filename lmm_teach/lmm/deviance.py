@@ -346,6 +346,12 @@ def _optimize_1d(pr: Problem, j: int, base: np.ndarray, reml: bool) -> Optimum:
                 fv = float(dev([xv])[0])
                 if fv < fbest:
                     best, fbest = float(xv), fv
+    # Below lme4's singular tolerance the deviance is flat to rounding (it is
+    # even in theta): prefer the boundary itself when it is as good.
+    if 0.0 < best < 1e-4:
+        f0 = float(dev([0.0])[0])
+        if f0 <= fbest + 1e-9 * max(1.0, abs(fbest)):
+            best, fbest = 0.0, min(f0, fbest)
     theta = base.copy()
     theta[j] = best
     ok = best < 1e8

@@ -210,8 +210,9 @@ def _variance_table(fit: EngineFit, *, subject: str, time: str, cluster: str | N
         rows.append((cluster, "(Intercept)", None, vc, s * th[-1]))
     rows.append(("Residual", None, None, s2, s))
     cols = list(zip(*rows, strict=True))
-    table = pd.DataFrame({"group": np.array(cols[0], dtype=object), "var1": np.array(cols[1], dtype=object),
-                          "var2": np.array(cols[2], dtype=object), "vcov": np.array(cols[3], dtype=float),
+    # var1/var2 hold None (R's NA) beside text: object columns, or pandas makes them NaN strings
+    table = pd.DataFrame({"group": list(cols[0]), "var1": pd.Series(cols[1], dtype=object),
+                          "var2": pd.Series(cols[2], dtype=object), "vcov": np.array(cols[3], dtype=float),
                           "sdcor": np.array(cols[4], dtype=float)})
     icc = (v0 + vc) / (v0 + vc + s2)
     return table, float(icc)

@@ -174,7 +174,7 @@ class LMMResult:
             "t value": f["t"].map(lambda x: f"{x:.3f}"),
             "Pr(>|t|)": f["p"].map(lambda x: f"{x:.3g}"),
             "": f["p"].map(_stars),
-        }, index=f.index)
+        }, index=list(f.index))
         lines += tab.to_string().splitlines()
         lines.append("---")
         lines.append("Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
