@@ -18,8 +18,13 @@ The analyses
     approximation that ignores the uncertainty of the variance estimates:
     anti-conservative in small samples).
 ``"lmm_categorical"``
-    The LMM with categorical time, ``y ~ visit [* arm] + (1 | subject)``, the
-    likelihood twin of the RM-ANOVA; type-III F tests with Satterthwaite df.
+    The LMM with categorical time, ``y ~ visit [* arm] + (1 | subject)``
+    (``+ (1 | clinic)`` with clinics), the likelihood twin of the RM-ANOVA;
+    type-III F tests with Satterthwaite df.  It has a random intercept only:
+    when the design gives subjects their own slopes its covariance model is
+    wrong, and then, under MAR dropout, it is biased too (a likelihood
+    analysis is valid under MAR only when its model is right; Molenberghs &
+    Kenward 2007, ch. 5) - a lesson the table shows.
 ``"anova"``
     The RM-ANOVA of the subjects seen at every visit (listwise deletion),
     Greenhouse-Geisser-corrected F tests (``afex::aov_ez``).
@@ -73,12 +78,20 @@ each chunk; ``cancel`` is any object with ``is_set()`` (a
 ``threading.Event``): once set, the study stops and returns the replicates
 finished so far with ``cancelled=True``.  See :mod:`lmm_teach.montecarlo_run`.
 
+In a Python script (not a notebook) run a study under
+``if __name__ == "__main__":``, as for any multiprocessing code: when the
+process has other threads the pool cannot fork and its workers import the
+script again.
+
 Failures
 --------
 A replicate whose analysis cannot be computed (e.g. fewer than two complete
-subjects per arm for the RM-ANOVA) is counted in ``n_failed`` of that row and
-left out of its rates, never silently dropped, and the study goes on; the
-reasons are summarised in ``result.warnings``.
+subjects per arm for the RM-ANOVA, a visit nobody attended for the
+categorical LMM, an LMM fit that did not converge) is counted in
+``n_failed`` of that row and left out of its rates, never silently dropped,
+and the study goes on; the reasons are summarised in ``result.warnings``.
+Singular LMM fits (a variance estimated at 0) are valid fits: they are
+counted in ``n_singular`` and kept.
 """
 
 from __future__ import annotations
@@ -374,7 +387,7 @@ def sweep(
             cancelled = True
             break
     parts = []
-    for v, res in zip(values, results):
+    for v, res in zip(values[: len(results)], results, strict=True):
         t = res.table.copy()
         t.insert(0, field, [v] * len(t))
         parts.append(t)
@@ -476,7 +489,7 @@ def _failure_notes(slots, failed, errors, n_done) -> list[str]:
     for _rep, analysis, message in errors:
         by_analysis.setdefault(analysis, Counter())[message] += 1
     seen = set()
-    for j, (a, _h) in enumerate(slots):
+    for a, _h in slots:
         if a in seen:
             continue
         seen.add(a)

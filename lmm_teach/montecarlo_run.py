@@ -23,7 +23,9 @@ Processes
     module, then forks) and ``spawn`` where neither exists (Windows, macOS
     default).  The worker function lives in a module of the package, never in
     ``__main__``, so it can be imported by spawned processes and by a Jupyter
-    kernel's pool alike.
+    kernel's pool alike.  (Spawned and forkserver workers still import a
+    script's ``__main__`` module: scripts need the usual
+    ``if __name__ == "__main__":`` guard.)
 
 Cancellation
     The calling thread waits for chunks with a short timeout, calls

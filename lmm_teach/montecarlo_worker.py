@@ -18,6 +18,7 @@ import numpy as np
 from scipy.special import ndtri, stdtr, stdtrit
 
 from lmm_teach.anova_algebra import rm_anova_arrays
+from lmm_teach.lmm.engine import fit_arrays
 from lmm_teach.montecarlo_run import Chunk
 from lmm_teach.simulate import SimArrays, simulate_arrays
 
@@ -163,8 +164,8 @@ def analyse_anova(s: SimArrays, design, alpha: float) -> dict:
             raise ValueError(f"fewer than 2 complete subjects in arm {arm}")
     elif Y.shape[0] < 2:
         raise ValueError("fewer than 2 complete subjects")
-    res = rm_anova_arrays(Y, groups)  # raises DataError with too few complete subjects
-    p_of = dict(zip(res["terms"], res["p_gg"]))
+    res = rm_anova_arrays(Y, groups)
+    p_of = dict(zip(res["terms"], res["p_gg"], strict=True))
     b = Y @ _linear_trend_weights(design.visit_times)  # each complete subject's own slope
     n_cc = Y.shape[0]
     weights = _hyp_contrasts(s.arm is not None)
@@ -189,12 +190,97 @@ def analyse_anova(s: SimArrays, design, alpha: float) -> dict:
     return out
 
 
+def _lmm_options(s: SimArrays, design) -> dict:
+    """The random part the design calls for: a random slope if subjects have
+    their own slopes, a clinic intercept if there are clinics."""
+    return {"time": s.time, "random_slope": design.sd_slope > 0,
+            "cluster": s.clinic if design.n_clinics else None}
+
+
 def analyse_lmm(s: SimArrays, design, alpha: float) -> dict:
-    raise NotImplementedError("the LMM engine is not available yet")
+    """LMM with numeric time, REML: Satterthwaite t and Wald z for each hypothesis.
+
+    ``y ~ time [* arm] + (1 | subject)`` (``(time | subject)`` with random
+    slopes, ``+ (1 | clinic)`` with clinics).
+    """
+    n = s.y.size
+    cols = [np.ones(n), s.time]
+    if s.arm is not None:
+        a = s.arm.astype(float)
+        cols += [a, s.time * a]
+    X = np.column_stack(cols)
+    L = _numeric_contrasts(s.arm is not None)
+    opts = _lmm_options(s, design)
+    fit = fit_arrays(s.y, X, s.subject, contrasts=L, random_slope=opts["random_slope"],
+                     time=opts["time"], cluster=opts["cluster"])
+    return _lmm_cells(fit, L, alpha, n_subjects=design.n_subjects, n_obs=n)
+
+
+def _lmm_cells(fit, contrasts: dict, alpha: float, *, n_subjects: int, n_obs: int,
+               tests: dict | None = None) -> dict:
+    """Estimate, SE, Satterthwaite and Wald p and CI of each 1-df contrast.
+
+    ``tests`` maps a hypothesis to the name of the (multi-df) F test that
+    gives its p-value instead of the contrast's own t test.
+    """
+    if not fit.converged:
+        # an optimum that is not one: counted as a failed fit, as a learner would want to know
+        raise ValueError("the REML fit did not converge")
+    out = {}
+    for h, l in contrasts.items():
+        l = np.asarray(l, float)
+        est, se = float(l @ fit.beta), float(np.sqrt(l @ fit.cov_beta @ l))
+        df = fit.tests[h][2]  # the Satterthwaite df of this contrast (lmerTest contest1D)
+        p, lo, hi = _t_ci(est, se, df, alpha)
+        wp, wlo, whi = _t_ci(est, se, np.inf, alpha)
+        if tests is not None:
+            p = float(fit.tests[tests[h]][3])
+        out[h] = dict(estimate=est, se=se, p=p, ci_low=lo, ci_high=hi, wald_p=wp, wald_ci_low=wlo,
+                      wald_ci_high=whi, n_subjects=n_subjects, n_obs=n_obs,
+                      singular=fit.singular)
+    return out
 
 
 def analyse_lmm_categorical(s: SimArrays, design, alpha: float) -> dict:
-    raise NotImplementedError("the LMM engine is not available yet")
+    """LMM with categorical time: type-III F tests (Satterthwaite) of visit and
+    visit:arm, and the linear trend of the model's visit means as the estimate.
+
+    ``y ~ visit [* arm] + (1 | subject) [+ (1 | clinic)]``, REML, with
+    treatment coding (visit 0 and arm A the references).
+    """
+    n, k = s.y.size, design.n_visits
+    V = np.zeros((n, k - 1))
+    later = s.visit > 0
+    V[np.flatnonzero(later), s.visit[later] - 1] = 1.0
+    cols = [np.ones((n, 1)), V]
+    arms = s.arm is not None
+    if arms:
+        a = s.arm.astype(float)[:, None]
+        cols += [a, V * a]
+    X = np.hstack(cols)
+    empty = np.flatnonzero(X.sum(axis=0) == 0)
+    if empty.size:
+        # e.g. nobody left at the last visit (in one arm): that mean is not estimable
+        raise ValueError("a visit has no measurements" + (" in an arm" if empty[0] > k else ""))
+    w = _linear_trend_weights(design.visit_times)[1:]  # visit 0 is the reference: its weight drops out
+    p = X.shape[1]
+    zeros = np.zeros
+    if arms:
+        # coefficient blocks: [intercept | visit 1..k-1 | armB | visit:armB 1..k-1]
+        main = np.hstack([zeros((k - 1, 1)), np.eye(k - 1), zeros((k - 1, 1)), 0.5 * np.eye(k - 1)])
+        inter = np.hstack([zeros((k - 1, k + 1)), np.eye(k - 1)])
+        trend = {"time": w @ main, "arm x time": w @ inter}
+        f_tests = {"visit": main, "visit:arm": inter}
+        which = {"time": "visit", "arm x time": "visit:arm"}
+    else:
+        main = np.hstack([zeros((k - 1, 1)), np.eye(k - 1)])
+        trend = {"time": w @ main}
+        f_tests = {"visit": main}
+        which = {"time": "visit"}
+    assert all(v.shape[-1] == p for v in trend.values())
+    fit = fit_arrays(s.y, X, s.subject, contrasts={**trend, **f_tests},
+                     cluster=s.clinic if design.n_clinics else None)
+    return _lmm_cells(fit, trend, alpha, n_subjects=design.n_subjects, n_obs=n, tests=which)
 
 
 # --------------------------------------------------------------------------- the chunk

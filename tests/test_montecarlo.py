@@ -25,7 +25,13 @@ from lmm_teach.design import Design
 from lmm_teach.montecarlo import MonteCarloResult, SweepResult, monte_carlo, sweep, truth_of
 from lmm_teach.montecarlo_run import pick_chunk_size, seed_sequence
 from lmm_teach.montecarlo_stats import performance
-from lmm_teach.montecarlo_worker import analyse_anova, analyse_ols, complete_cases
+from lmm_teach.montecarlo_worker import (
+    analyse_anova,
+    analyse_lmm,
+    analyse_lmm_categorical,
+    analyse_ols,
+    complete_cases,
+)
 from lmm_teach.simulate import simulate, simulate_arrays
 
 SMALL = Design(n_subjects=12, visit_times=(0, 1, 2, 3), arms=True, arm_slope_effect=-0.5,
@@ -36,6 +42,77 @@ FAST = ("anova", "ols")  # analyses that need no LMM fit: quick machinery tests
 def _same(a: MonteCarloResult, b: MonteCarloResult) -> None:
     pd.testing.assert_frame_equal(a.table, b.table)
     pd.testing.assert_frame_equal(a.replicates, b.replicates)
+
+
+# --------------------------------------------------------------------------- what the studies show
+def _mcse(rate: float, n: int) -> float:
+    return float(np.sqrt(rate * (1 - rate) / n))
+
+
+def test_null_satterthwaite_holds_its_level_and_wald_z_does_not():
+    # 10 subjects x 3 visits, random intercept, complete: the within-subject
+    # slope's t statistic is exactly t with 10 * 2 - 1 = 19 df (Satterthwaite
+    # finds 19), so its level is alpha, while the Wald z-test rejects with
+    # probability P(|t_19| > 1.96) = 0.0648.
+    design = Design(n_subjects=10, visit_times=(0, 1, 2), slope=0.0, mar_dropout=0.0)
+    n = 4000
+    res = monte_carlo(design, n_reps=n, seed=20240607, analyses=("lmm", "lmm_wald"))
+    rate = res.table.set_index("analysis")["rejection_rate"]
+    assert res.table["n_failed"].sum() == 0
+    bound = 3.5 * _mcse(0.05, n)  # 3.5 MCSE = 0.0121: a z-test's 0.0648 lies outside
+    assert abs(rate["lmm"] - 0.05) < bound
+    assert rate["lmm_wald"] > 0.05 + 2 * _mcse(0.05, n)  # observed 0.065
+    # Paired on the same replicates: the z p-value is always below the t
+    # p-value, so the difference is the share rejected by z only (~0.015);
+    # were the Wald p computed like the t p, it would be 0.
+    r = res.replicates
+    satt = r.loc[r["analysis"] == "lmm", "reject"].to_numpy()
+    wald = r.loc[r["analysis"] == "lmm_wald", "reject"].to_numpy()
+    assert not (satt & ~wald).any()
+    d = float(np.mean(wald & ~satt))
+    assert d > 4 * _mcse(d, n)  # observed 0.015, 4 MCSE = 0.0077
+    cover = res.table.set_index("analysis")["coverage"]
+    assert abs(cover["lmm"] - 0.95) < 3.5 * _mcse(0.05, n) and cover["lmm_wald"] < cover["lmm"]
+
+
+def test_mar_dropout_biases_the_complete_case_anova_not_the_lmm():
+    # Patients whose last value was high leave (MAR; subjects differ in slope).
+    # The complete cases are a selected group, so the ANOVA's arm x time
+    # estimate is attenuated (bias ~ +0.18 on a truth of -1, ~10 MCSE); the
+    # LMM, a likelihood analysis with the right random effects, is valid
+    # under MAR (Little & Rubin 2019, ch. 6).
+    design = Design(n_subjects=60, arms=True, slope=1.0, arm_slope_effect=-1.0, sd_intercept=3.0,
+                    sd_slope=1.0, sd_residual=2.0, mar_dropout=0.1, dropout_strength=2.0)
+    res = monte_carlo(design, n_reps=500, seed=20, analyses=("lmm", "anova"))
+    t = res.table.set_index(["analysis", "hypothesis"])
+    anova, lmm = t.loc[("anova", "arm x time")], t.loc[("lmm", "arm x time")]
+    assert anova["bias"] > 5 * anova["bias_mcse"]
+    # Were the LMM as biased as the ANOVA, |bias| / MCSE would be ~10.
+    assert abs(lmm["bias"]) < 3 * lmm["bias_mcse"]
+    assert lmm["n_ok"] > 400
+    assert anova["mean_subjects"] < 0.6 * design.n_subjects  # the ANOVA lost the dropouts
+
+
+def test_mcar_both_unbiased_but_listwise_deletion_costs_power():
+    # 20 % of the visits missed at random: everyone is unbiased, but the
+    # ANOVA keeps only the ~1/3 of subjects with every visit.
+    design = Design(n_subjects=60, arms=True, slope=0.0, arm_slope_effect=-0.5, mar_dropout=0.0, mcar=0.2)
+    n = 500
+    res = monte_carlo(design, n_reps=n, seed=21, analyses=("lmm", "lmm_categorical", "anova"))
+    t = res.table.set_index(["analysis", "hypothesis"])
+    for a in ("lmm", "lmm_categorical", "anova"):
+        row = t.loc[(a, "arm x time")]
+        assert abs(row["bias"]) < 3 * row["bias_mcse"], a
+        assert row["n_failed"] == 0
+    # Power, paired on the same replicates: the categorical LMM runs the same
+    # omnibus F test of the visit profile on all subjects (~0.42 vs ~0.13).
+    r = res.replicates.query("hypothesis == 'arm x time'")
+    cat = r.loc[r["analysis"] == "lmm_categorical", "reject"].to_numpy()
+    cc = r.loc[r["analysis"] == "anova", "reject"].to_numpy()
+    p10, p01 = np.mean(cat & ~cc), np.mean(cc & ~cat)
+    se = np.sqrt((p10 + p01 - (p10 - p01) ** 2) / n)
+    assert p10 - p01 > 5 * se  # observed ~13 SE
+    assert t.loc[("lmm", "arm x time"), "rejection_rate"] > t.loc[("anova", "arm x time"), "rejection_rate"]
 
 
 # --------------------------------------------------------------------------- seeds and workers
@@ -193,6 +270,40 @@ def test_anova_analysis_matches_rm_anova_and_the_complete_case_slopes():
     assert got["arm x time"]["se"] == pytest.approx(np.sqrt(sp2 * (1 / len(a) + 1 / len(b))), rel=1e-10)
 
 
+def test_lmm_analyses_match_fit_lmm():
+    from lmm_teach.lmm import fit_lmm
+
+    design = Design(n_subjects=30, arms=True, arm_slope_effect=-0.5, mar_dropout=0.15)
+    data, sim = simulate(design, seed=5), simulate_arrays(design, 5)
+    got = analyse_lmm(sim, design, 0.05)
+    ref = fit_lmm(data, y="y", subject="subject", time="time", visit="visit", between="arm")
+    tests = ref.tests.set_index("term")
+    fixed = ref.fixed.loc["time:armB"]
+    # "time" is the type-III test of time (the arms' mean slope), "arm x time" the interaction
+    assert got["time"]["p"] == pytest.approx(tests.loc["time", "p"], rel=1e-6)
+    assert got["arm x time"]["estimate"] == pytest.approx(fixed["estimate"], rel=1e-8)
+    assert got["arm x time"]["p"] == pytest.approx(fixed["p"], rel=1e-6)
+    assert got["arm x time"]["wald_p"] == pytest.approx(fixed["p_wald"], rel=1e-6)
+    assert got["arm x time"]["ci_high"] == pytest.approx(fixed["ci_high"], rel=1e-6)
+    b, cov = ref.fixed["estimate"], ref.cov_fixed.to_numpy()
+    L = np.array([0, 1, 0, 0.5])
+    assert got["time"]["estimate"] == pytest.approx(L @ b.to_numpy(), rel=1e-8)
+    assert got["time"]["se"] == pytest.approx(np.sqrt(L @ cov @ L), rel=1e-6)
+
+    cat = analyse_lmm_categorical(sim, design, 0.05)
+    ref = fit_lmm(data, y="y", subject="subject", time="time", visit="visit", between="arm",
+                  time_as="categorical")
+    tests = ref.tests.set_index("term")
+    assert cat["time"]["p"] == pytest.approx(tests.loc["visit", "p"], rel=1e-6)
+    assert cat["arm x time"]["p"] == pytest.approx(tests.loc["visit:arm", "p"], rel=1e-6)
+    # the estimate: least-squares slope over the planned times of the model's visit means
+    b = ref.fixed["estimate"]
+    w = np.subtract(design.visit_times, np.mean(design.visit_times))
+    w = w / (w @ w)
+    inter = np.array([0.0] + [b[f"visit{j}:armB"] for j in range(1, 6)])
+    assert cat["arm x time"]["estimate"] == pytest.approx(w @ inter, rel=1e-8)
+
+
 def test_complete_cases_keeps_subjects_with_every_visit():
     sim = simulate_arrays(SMALL, 21)
     Y, groups, keep = complete_cases(sim, SMALL.n_subjects, SMALL.n_visits)
@@ -302,3 +413,12 @@ def test_core_does_not_import_the_widget_stack():
             "bad = [m for m in ('bokeh', 'ipywidgets', 'jupyter_bokeh') if m in sys.modules]\n"
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import lmm_teach.montecarlo as mc
+
+    result = doctest.testmod(mc, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 5 and result.failed == 0
