@@ -461,6 +461,14 @@ def _optimize_nd(pr: Problem, free: np.ndarray, start: np.ndarray, reml: bool) -
             break
         x_prev, f_prev, step_prev = x, f, new - x
         x = new
+    # Below lme4's singular tolerance the deviance is flat to rounding in a
+    # bounded coordinate (it is even there): prefer the boundary when as good.
+    tiny = bounded & (x > 0.0) & (x < 1e-4)
+    if tiny.any():
+        x0 = np.where(tiny, 0.0, x)
+        f0 = float(dev(x0[None])[0])
+        if f0 <= f + 1e-9 * max(1.0, abs(f)):
+            x, f = x0, min(f, f0)
     theta = start.copy()
     theta[idx] = x
     return Optimum(theta, f, converged, message)
