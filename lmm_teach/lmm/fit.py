@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from lmm_teach.lmm.deviance import build_problem
 from lmm_teach.lmm.engine import EngineFit, _reml, fit_problem
 from lmm_teach.lmm.ranova import lrt_table, random_terms
 from lmm_teach.lmm.result import LMMResult
-from lmm_teach.lmm.satterthwaite import coefficient_df, contest_md
+from lmm_teach.lmm.tables import fixed_table, ranef_frame, tests_table, variance_table
 from lmm_teach.lmm.terms import factor_codes, fixed_design
 from lmm_teach.validate import Columns, DataError, check_long
 
@@ -133,19 +132,17 @@ def fit_lmm(
     fit = fit_problem(pr, reml=reml, random_terms=rterms)
 
     names = list(design.names)
-    fixed, cov = _fixed_table(fit, names)
-    tests = _tests_table(fit, design)
-    variance, icc = _variance_table(fit, subject=subject, time=time, cluster=cluster)
+    fixed, cov = fixed_table(fit, names)
+    tests = tests_table(fit, design)
+    variance, icc = variance_table(fit, subject=subject, time=time, cluster=cluster)
     sol = fit.solution
-    ranef = {subject: pd.DataFrame(sol.b_subject, columns=["(Intercept)", time][:q],
-                                   index=pd.Index(subj_levels, name=subject))}
+    ranef = {subject: ranef_frame(sol.b_subject, subj_levels, subject, ["(Intercept)", time][:q])}
     b_row = sol.b_subject[subj, 0]
     if q == 2:
         b_row = b_row + sol.b_subject[subj, 1] * t
     n_groups = {subject: J}
     if cluster is not None:
-        ranef[cluster] = pd.DataFrame({"(Intercept)": sol.b_cluster},
-                                      index=pd.Index(clus_levels, name=cluster))
+        ranef[cluster] = ranef_frame(sol.b_cluster, clus_levels, cluster, ["(Intercept)"])
         b_row = b_row + sol.b_cluster[clus]
         n_groups[cluster] = len(clus_levels)
     fitted = pd.Series(X @ sol.beta + b_row, index=clean.index, name="fitted")
@@ -161,61 +158,6 @@ def fit_lmm(
         n_groups=n_groups, theta=tuple(float(x) for x in fit.optimum.theta),
         sigma=float(np.sqrt(sol.sigma2)), data=clean,
     )
-
-
-_FIXED_COLUMNS = ["estimate", "se", "df", "t", "p", "ci_low", "ci_high", "p_wald"]
-
-
-def _fixed_table(fit: EngineFit, names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    beta, V = fit.solution.beta, fit.vcov
-    df = coefficient_df(V, fit.info)
-    se = np.sqrt(np.diag(V))
-    t = beta / se
-    half = special.stdtrit(df, 0.975) * se
-    table = np.column_stack([beta, se, df, t, 2.0 * special.stdtr(df, -np.abs(t)),
-                             beta - half, beta + half, 2.0 * special.ndtr(-np.abs(t))])
-    index = pd.Index(names, name="term")
-    return (pd.DataFrame(table, index=index, columns=_FIXED_COLUMNS),
-            pd.DataFrame(V, index=names, columns=names))
-
-
-def _tests_table(fit: EngineFit, design) -> pd.DataFrame:
-    terms, stats_ = [], []
-    for term in design.terms:
-        terms.append(term.name)
-        stats_.append(contest_md(design.contrasts[term.name], fit.solution.beta, fit.vcov, fit.info))
-    out = pd.DataFrame(np.array(stats_, dtype=float).reshape(-1, 4), columns=["F", "df_num", "df_den", "p"])
-    out.insert(0, "term", terms)
-    return out
-
-
-def _variance_table(fit: EngineFit, *, subject: str, time: str, cluster: str | None):
-    """as.data.frame(VarCorr(m)) and the ICC at time 0."""
-    th, s2 = fit.optimum.theta, fit.solution.sigma2
-    s = np.sqrt(s2)
-    rows = []
-    if fit.problem.q == 1:
-        v0 = s2 * th[0] ** 2
-        rows.append((subject, "(Intercept)", None, v0, s * th[0]))
-    else:
-        a, b, c = th[:3]
-        v0, v1, c01 = s2 * a * a, s2 * (b * b + c * c), s2 * a * b
-        with np.errstate(invalid="ignore", divide="ignore"):
-            corr = c01 / np.sqrt(v0 * v1) if v0 > 0 and v1 > 0 else np.nan
-        rows += [(subject, "(Intercept)", None, v0, np.sqrt(v0)), (subject, time, None, v1, np.sqrt(v1)),
-                 (subject, "(Intercept)", time, c01, corr)]
-    vc = 0.0
-    if cluster is not None:
-        vc = s2 * th[-1] ** 2
-        rows.append((cluster, "(Intercept)", None, vc, s * th[-1]))
-    rows.append(("Residual", None, None, s2, s))
-    cols = list(zip(*rows, strict=True))
-    # var1/var2 hold None (R's NA) beside text: object columns, or pandas makes them NaN strings
-    table = pd.DataFrame({"group": list(cols[0]), "var1": pd.Series(cols[1], dtype=object),
-                          "var2": pd.Series(cols[2], dtype=object), "vcov": np.array(cols[3], dtype=float),
-                          "sdcor": np.array(cols[4], dtype=float)})
-    icc = (v0 + vc) / (v0 + vc + s2)
-    return table, float(icc)
 
 
 def _warnings(fit: EngineFit, variance: pd.DataFrame, *, n_missing: int, y: str, subject: str, time: str,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from scipy import special
 
@@ -48,13 +49,15 @@ def random_terms(q: int, has_cluster: bool, *, subject: str, time: str, cluster:
     return rows
 
 
+_COLUMNS = pd.Index(["term", "loglik", "LRT", "df", "p"], dtype=object)
+
+
 def lrt_table(full_dev: float, reduced: list[tuple[RandomTerm, float]]) -> pd.DataFrame:
     """``term, loglik, LRT, df, p`` from the full and the reduced deviances (-2 loglik)."""
-    rows = []
-    for term, dev in reduced:
-        # The reduced model is nested in the full one: a negative LRT can only
-        # be optimiser noise (at most ~1e-9 here); report it as 0.
-        lrt = max(float(dev - full_dev), 0.0)
-        rows.append({"term": term.label, "loglik": -0.5 * float(dev), "LRT": lrt, "df": term.df,
-                     "p": float(special.chdtrc(term.df, lrt))})
-    return pd.DataFrame(rows, columns=["term", "loglik", "LRT", "df", "p"])
+    dev = np.array([d for _, d in reduced], dtype=float)
+    df = np.array([t.df for t, _ in reduced], dtype=np.int64)
+    # The reduced model is nested in the full one: a negative LRT can only be
+    # optimiser noise (at most ~1e-9 here); report it as 0.
+    lrt = np.maximum(dev - full_dev, 0.0)
+    return pd.DataFrame({"term": pd.Series([t.label for t, _ in reduced], dtype=object), "loglik": -0.5 * dev,
+                         "LRT": lrt, "df": df, "p": special.chdtrc(df, lrt)}, columns=_COLUMNS)

@@ -58,16 +58,16 @@ def level_label(value) -> str:
     return str(value)
 
 
-def factor_codes(values: pd.Series) -> tuple[np.ndarray, list]:
+def factor_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """Integer codes and the sorted levels of a factor (a categorical keeps its own order)."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         cat = values.cat.remove_unused_categories()
-        return np.asarray(cat.cat.codes, dtype=np.intp), list(cat.cat.categories)
+        return np.asarray(cat.cat.codes, dtype=np.intp), cat.cat.categories
     try:
         codes, uniques = pd.factorize(values, sort=True)
     except TypeError:  # mixed types: sort by their text
         codes, uniques = pd.factorize(values.astype(str), sort=True)
-    return np.asarray(codes, dtype=np.intp), list(uniques)
+    return np.asarray(codes, dtype=np.intp), pd.Index(uniques)
 
 
 def _py(v):
@@ -161,8 +161,8 @@ def fixed_design(data: pd.DataFrame, *, time: str, visit: str | None, between: s
     """
     t = data[time].to_numpy(float)
     v = b = None
-    v_labels: list = []
-    b_labels: list = []
+    v_labels: pd.Index | list = []
+    b_labels: pd.Index | list = []
     vname = str(visit if visit is not None else time) if categorical else str(time)
     if categorical:
         v, v_labels = factor_codes(data[visit if visit is not None else time])
