@@ -102,14 +102,29 @@ def _hyp_contrasts(arms: bool):
 
 
 # --------------------------------------------------------------------------- analyses
-def analyse_ols(s: SimArrays, design, alpha: float) -> dict:
-    """Ordinary least squares of ``y ~ time [* arm]``, as if every row were a new subject."""
+def _check_rank(X: np.ndarray, why: str) -> None:
+    """Refuse a fixed-effects design whose coefficients are not all estimable."""
+    if np.linalg.matrix_rank(X) < X.shape[1]:
+        raise ValueError(f"the fixed effects cannot all be estimated ({why})")
+
+
+def _numeric_design(s: SimArrays) -> np.ndarray:
+    """Columns (Intercept), time [, armB, time:armB] of ``y ~ time [* arm]``."""
     n = s.y.size
     cols = [np.ones(n), s.time]
     if s.arm is not None:
         a = s.arm.astype(float)
         cols += [a, s.time * a]
     X = np.column_stack(cols)
+    _check_rank(X, "an arm has no measurement after baseline" if s.arm is not None
+                else "no measurement after baseline")
+    return X
+
+
+def analyse_ols(s: SimArrays, design, alpha: float) -> dict:
+    """Ordinary least squares of ``y ~ time [* arm]``, as if every row were a new subject."""
+    n = s.y.size
+    X = _numeric_design(s)
     xtx_inv = np.linalg.inv(X.T @ X)
     beta = xtx_inv @ (X.T @ s.y)
     resid = s.y - X @ beta
@@ -237,11 +252,7 @@ def analyse_lmm(s: SimArrays, design, alpha: float) -> dict:
     slopes, ``+ (1 | clinic)`` with clinics).
     """
     n = s.y.size
-    cols = [np.ones(n), s.time]
-    if s.arm is not None:
-        a = s.arm.astype(float)
-        cols += [a, s.time * a]
-    X = np.column_stack(cols)
+    X = _numeric_design(s)
     L = _numeric_contrasts(s.arm is not None)
     opts = _lmm_options(s, design)
     fit = _fit_lmm(s.y, X, s.subject, L, **opts)
@@ -294,6 +305,7 @@ def analyse_lmm_categorical(s: SimArrays, design, alpha: float) -> dict:
     if empty.size:
         # e.g. nobody left at the last visit (in one arm): that mean is not estimable
         raise ValueError("a visit has no measurements" + (" in an arm" if empty[0] > k else ""))
+    _check_rank(X, "a visit was attended in one arm only")
     w = _linear_trend_weights(design.visit_times)[1:]  # visit 0 is the reference: its weight drops out
     p = X.shape[1]
     zeros = np.zeros
@@ -316,8 +328,13 @@ def analyse_lmm_categorical(s: SimArrays, design, alpha: float) -> dict:
 
 # --------------------------------------------------------------------------- the chunk
 def _short(exc: BaseException) -> str:
+    """One line for the study's warnings: our own messages as they are, anything
+    unexpected (a bug somewhere) with its type, so that it is not mistaken for
+    a property of the data."""
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {msg}"[:200] if not msg else msg[:200]
+    if not isinstance(exc, ValueError) or not msg:
+        msg = f"unexpected {type(exc).__name__}" + (f" ({msg})" if msg else "")
+    return msg[:200]
 
 
 def run_chunk(chunk: Chunk) -> dict:

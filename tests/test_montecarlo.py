@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from lmm_teach.design import Design
+from lmm_teach.design import PRESETS, Design
 from lmm_teach.montecarlo import MonteCarloResult, SweepResult, monte_carlo, sweep, truth_of
 from lmm_teach.montecarlo_run import pick_chunk_size, seed_sequence
 from lmm_teach.montecarlo_stats import performance
@@ -225,6 +225,17 @@ def test_failed_replicates_are_counted_not_dropped():
     assert any("RM-ANOVA" in w and "fewer than 2 complete subjects in arm" in w for w in res.warnings)
     failed = res.replicates.query("analysis == 'anova'")["failed"]
     assert failed.sum() == 2 * anova["n_failed"].iloc[0]
+    assert res.replicates.loc[failed.index[failed], "estimate"].isna().all()
+
+
+def test_a_slope_nobody_measured_is_a_failure_with_a_reason():
+    # 4 subjects, 2 visits, half drop out at visit 1: sometimes an arm has no
+    # measurement after baseline and its slope cannot be estimated
+    design = Design(n_subjects=4, visit_times=(0, 1), arms=True, mar_dropout=0.5)
+    res = monte_carlo(design, n_reps=40, seed=3, analyses=("ols",), n_workers=1)
+    assert 0 < res.n_failed < 40
+    assert (res.table["n_failed"] == res.n_failed).all()
+    assert any("an arm has no measurement after baseline" in w for w in res.warnings), res.warnings
 
 
 # --------------------------------------------------------------------------- the analyses themselves
@@ -302,6 +313,28 @@ def test_lmm_analyses_match_fit_lmm():
     w = w / (w @ w)
     inter = np.array([0.0] + [b[f"visit{j}:armB"] for j in range(1, 6)])
     assert cat["arm x time"]["estimate"] == pytest.approx(w @ inter, rel=1e-8)
+
+
+def test_balanced_complete_data_give_one_slope_to_every_analysis():
+    # No missing data, no jitter, random intercept: the GLS slope equals the OLS
+    # slope, which equals the slope of the visit means (of the model or of the
+    # complete cases), in every replicate.  A wrong contrast breaks this.
+    design = Design(n_subjects=8, visit_times=(0, 1, 3, 4), arms=True, arm_slope_effect=0.5,
+                    mar_dropout=0.0)
+    res = monte_carlo(design, n_reps=6, seed=4, n_workers=1)
+    est = res.replicates.pivot_table(index=["rep", "hypothesis"], columns="analysis", values="estimate")
+    for a in ("lmm_wald", "lmm_categorical", "anova", "ols"):
+        np.testing.assert_allclose(est[a], est["lmm"], rtol=1e-7, err_msg=a)
+    assert res.n_failed == 0
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_runs(name):
+    res = monte_carlo(PRESETS[name], n_reps=6, seed=1, n_workers=1)
+    assert res.n_done == 6
+    lmm = res.table.query("analysis == 'lmm'")
+    assert (lmm["n_ok"] == 6).all(), res.warnings
+    assert not any("unexpected" in w for w in res.warnings), res.warnings
 
 
 def test_complete_cases_keeps_subjects_with_every_visit():
