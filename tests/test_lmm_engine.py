@@ -73,11 +73,12 @@ def test_deviance_equals_dense_algebra(random_slope, with_cluster, reml):
     if random_slope:
         thetas[:, 1] = rng.normal(0, 0.5, 4)  # the off-diagonal of T can be negative
     thetas[0, 0] = 0.0  # and the boundary
-    ours = deviance(pr, thetas, reml=reml)
+    # the engine works with time / RMS(time) for the slope: theta converts (Problem.internal)
+    ours = deviance(pr, np.array([pr.internal(th) for th in thetas]), reml=reml)
     for th, d in zip(thetas, ours, strict=True):
         want, beta = dense_deviance(y, X, subject, time, cl, th, random_slope=random_slope, reml=reml)
         assert d == pytest.approx(want, rel=1e-10, abs=1e-8)
-        np.testing.assert_allclose(solve_at(pr, th, reml=reml).beta, beta, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(solve_at(pr, pr.internal(th), reml=reml).beta, beta, rtol=1e-9, atol=1e-9)
 
 
 def test_conditional_modes_equal_dense_blups():
@@ -85,7 +86,7 @@ def test_conditional_modes_equal_dense_blups():
     y, X, subject, time, cluster = unbalanced(5)
     pr = build_problem(y, X, subject, time=time, random_slope=True, cluster=cluster)
     theta = np.array([0.9, -0.3, 0.4, 1.1])
-    sol = solve_at(pr, theta, reml=True)
+    sol = solve_at(pr, pr.internal(theta), reml=True)
     n, J, C = y.size, subject.max() + 1, cluster.max() + 1
     Z = np.zeros((n, 2 * J + C))
     Z[np.arange(n), 2 * subject] = 1.0
@@ -108,10 +109,12 @@ def test_optimum_is_a_minimum_of_the_dense_deviance(random_slope):
     pr = build_problem(y, X, subject, time=time, random_slope=random_slope, cluster=cluster)
     opt = optimize(pr, reml=True)
     assert opt.converged
-    best, _ = dense_deviance(y, X, subject, time, cluster, opt.theta, random_slope=random_slope, reml=True)
+    theta = pr.external(opt.theta)
+    best, _ = dense_deviance(y, X, subject, time, cluster, theta, random_slope=random_slope, reml=True)
+    assert best == pytest.approx(opt.dev, rel=1e-10)
     rng = np.random.default_rng(1)
     for _ in range(20):  # no nearby feasible point is better
-        th = opt.theta + rng.normal(0, 1e-3, opt.theta.size)
+        th = theta + rng.normal(0, 1e-3, theta.size)
         th = np.where(pr.lower == 0, np.abs(th), th)
         d, _ = dense_deviance(y, X, subject, time, cluster, th, random_slope=random_slope, reml=True)
         assert d >= best - 1e-7

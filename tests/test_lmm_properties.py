@@ -81,6 +81,25 @@ def test_type3_tests_do_not_depend_on_the_reference_arm():
         assert a.fixed.index[-1].endswith("armB") and b.fixed.index[-1].endswith("armZ")
 
 
+@pytest.mark.parametrize("unit", [1e-3, 7.0, 365.0, 1e4])
+def test_the_unit_of_time_changes_nothing_but_the_slope_scale(unit):
+    # days instead of weeks, and extreme units: the optimiser works on a scale-free time
+    data = read("rs_corr")
+    base = fit_lmm(data, y="y", subject="subject", time="time", random_slope=True)
+    m = fit_lmm(data.assign(time=data["time"] * unit), y="y", subject="subject", time="time", random_slope=True)
+    # the REML likelihood holds log det(X'V^-1 X): one column of X is scaled, so -log(unit)
+    assert m.converged and m.loglik == pytest.approx(base.loglik - np.log(unit), abs=1e-6)
+    assert m.fixed.loc["time", "estimate"] * unit == pytest.approx(base.fixed.loc["time", "estimate"], rel=1e-6)
+    assert m.fixed.loc["time", "df"] == pytest.approx(base.fixed.loc["time", "df"], rel=1e-5)
+    assert m.variance.loc[1, "vcov"] * unit**2 == pytest.approx(base.variance.loc[1, "vcov"], rel=1e-5)
+    assert m.variance.loc[2, "sdcor"] == pytest.approx(base.variance.loc[2, "sdcor"], abs=1e-6)
+    np.testing.assert_allclose(m.ranef["subject"]["time"] * unit, base.ranef["subject"]["time"], rtol=1e-5)
+    assert m.random_tests.loc[0, "LRT"] == pytest.approx(base.random_tests.loc[0, "LRT"], abs=1e-6)
+    # lme4's isSingular is unit-dependent (theta < 1e-4): it fires for tiny units, with an explanation
+    assert m.singular == (unit == 1e4)
+    assert all("Singular fit" not in w for w in m.warnings)
+
+
 # --------------------------------------------------------------------------- large samples
 def test_a_large_sample_recovers_the_truth():
     truth = dict(sd0=5.0, sd1=1.0, corr=0.3, sigma=3.0, beta=(100.0, -1.0), arm_effects=(2.0, -0.5))

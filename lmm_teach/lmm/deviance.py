@@ -61,6 +61,7 @@ class Problem:
     n_subjects: int
     n_clusters: int  # 0 without a clinic level
     y_shift: float  # y was centred by this constant (added back to the intercept)
+    t_scale: float  # the random slope uses time / t_scale internally (1 without a slope)
     GtG: np.ndarray  # (m, m), m = p + 1, G = [X, y - y_shift]
     # one entry per pattern k (subjects sharing Z_i'Z_i and the clinic):
     count: np.ndarray  # (K,) subjects in the pattern
@@ -85,6 +86,20 @@ class Problem:
     @property
     def n_theta(self) -> int:
         return (1 if self.q == 1 else 3) + (1 if self.n_clusters else 0)
+
+    def external(self, theta: np.ndarray) -> np.ndarray:
+        """theta on the data's time scale (lme4's theta) from the internal one."""
+        th = np.array(theta, dtype=float)
+        if self.q == 2:
+            th[1:3] /= self.t_scale
+        return th
+
+    def internal(self, theta: np.ndarray) -> np.ndarray:
+        """The inverse of :meth:`external`."""
+        th = np.array(theta, dtype=float)
+        if self.q == 2:
+            th[1:3] *= self.t_scale
+        return th
 
     @property
     def lower(self) -> np.ndarray:
@@ -145,6 +160,13 @@ def build_problem(
     else:
         t = None if time is None else np.asarray(time, float)
         cl = cluster
+    # The slope's theta scales with the unit of time (days vs years: 365-fold);
+    # the optimiser and its finite differences work on time / RMS(time), where
+    # theta is of order one.  Problem.external() converts back.
+    t_scale = 1.0
+    if q == 2:
+        t_scale = float(np.sqrt(np.mean(t * t))) or 1.0
+        t = t / t_scale
     n_i = np.diff(np.concatenate((starts, [n]))).astype(float)
     g0 = np.add.reduceat(G, starts, axis=0)  # (J, m)
     if q == 2:
@@ -189,7 +211,7 @@ def build_problem(
     else:
         cstarts = np.zeros(0, dtype=np.intp)
     return Problem(
-        n=n, p=p, q=q, n_subjects=J, n_clusters=C, y_shift=shift, GtG=G.T @ G,
+        n=n, p=p, q=q, n_subjects=J, n_clusters=C, y_shift=shift, t_scale=t_scale, GtG=G.T @ G,
         count=pcount.astype(float), z00=uniq[:, 1].copy(), z01=uniq[:, 2].copy(), z11=uniq[:, 3].copy(),
         S00=S00, S01=S01, S11=S11, R0=R0, R1=R1, cluster_starts=cstarts,
         ZtG=ZtG, subject_pattern=inverse, subject_cluster=subj_cl if C else np.zeros(0, dtype=np.intp),
@@ -519,7 +541,7 @@ def slope_start(pr: Problem, sigma2: float) -> float:
 # --------------------------------------------------------------------------- the solution
 @dataclass(frozen=True)
 class Solution:
-    """Everything at one theta: fixed effects, sigma, conditional modes."""
+    """Everything at one (internal) theta: fixed effects, sigma, conditional modes."""
 
     theta: np.ndarray
     beta: np.ndarray  # (p,), on the original y scale
@@ -562,6 +584,8 @@ def solve_at(pr: Problem, theta: np.ndarray, *, reml: bool) -> Solution:
         b_c = tc2 * e / (1.0 + tc2 * s)
         Ztr = Ztr - b_c[pr.subject_cluster][:, None] * z
     b_s = np.einsum("iab,ib->ia", Pi, Ztr)
+    if pr.q == 2:
+        b_s[:, 1] /= pr.t_scale  # per unit of the data's time
     beta = beta_c.copy()
     beta[0] += pr.y_shift
     return Solution(theta=theta, beta=beta, sigma2=sigma2, Pbeta=Pbeta, dev=float(prof["dev"][0]),

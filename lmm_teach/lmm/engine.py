@@ -58,10 +58,15 @@ class EngineFit:
     def loglik(self) -> float:
         return -0.5 * self.solution.dev
 
+    @property
+    def theta(self) -> np.ndarray:
+        """lme4's theta (the relative covariance factor on the data's time scale)."""
+        return self.problem.external(self.optimum.theta)
+
 
 def _is_singular(pr: Problem, theta: np.ndarray) -> bool:
-    lower = pr.lower
-    return bool(np.any(theta[lower == 0.0] < SINGULAR_TOL))
+    """lme4's isSingular on the internal theta (converted to lme4's scale)."""
+    return bool(np.any(pr.external(theta)[pr.lower == 0.0] < SINGULAR_TOL))
 
 
 def _newton_step(pr: Problem, theta: np.ndarray, info: VarparInfo) -> float:
@@ -140,7 +145,7 @@ class ArrayFit:
     t: np.ndarray  # (p,) t statistics
     p: np.ndarray  # (p,) two-sided p-values with Satterthwaite df
     cov_beta: np.ndarray  # (p, p)
-    theta: np.ndarray  # relative covariance factor (SD ratios to sigma)
+    theta: np.ndarray  # lme4's relative covariance factor (SD ratios to sigma)
     sigma: float  # residual SD
     loglik: float  # REML or ML log-likelihood
     converged: bool
@@ -224,7 +229,7 @@ def fit_arrays(
             Lb = L @ beta
             F = float(Lb @ np.linalg.solve(L @ vcov @ L.T, Lb)) / L.shape[0]
             tests[name] = (F, float(L.shape[0]), np.nan, np.nan)
-    return ArrayFit(beta=beta, se=se, df=df, t=tstat, p=pval, cov_beta=vcov, theta=fit.optimum.theta,
+    return ArrayFit(beta=beta, se=se, df=df, t=tstat, p=pval, cov_beta=vcov, theta=fit.theta,
                     sigma=float(np.sqrt(fit.solution.sigma2)), loglik=fit.loglik, converged=fit.converged,
                     singular=fit.singular, tests=tests)
 

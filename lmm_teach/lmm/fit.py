@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from lmm_teach.lmm.deviance import build_problem
-from lmm_teach.lmm.engine import EngineFit, _reml, fit_problem
+from lmm_teach.lmm.engine import SINGULAR_TOL, EngineFit, _reml, fit_problem
 from lmm_teach.lmm.ranova import lrt_table, random_terms
 from lmm_teach.lmm.result import LMMResult
 from lmm_teach.lmm.tables import fixed_table, ranef_frame, tests_table, variance_table
@@ -155,7 +155,7 @@ def fit_lmm(
         fixed=fixed, cov_fixed=cov, tests=tests, variance=variance, loglik=fit.loglik, icc=icc,
         singular=fit.singular, converged=fit.converged, ranef=ranef, fitted=fitted,
         random_tests=random_tests, warnings=tuple(warn), time_as=time_as, random_slope=bool(random_slope),
-        n_groups=n_groups, theta=tuple(float(x) for x in fit.optimum.theta),
+        n_groups=n_groups, theta=tuple(float(x) for x in fit.theta),
         sigma=float(np.sqrt(sol.sigma2)), data=clean,
     )
 
@@ -167,8 +167,11 @@ def _warnings(fit: EngineFit, variance: pd.DataFrame, *, n_missing: int, y: str,
         out.append(f"{n_missing} row{'s' if n_missing != 1 else ''} with a missing outcome ({y!r}) "
                    f"{'were' if n_missing != 1 else 'was'} left out; the model uses the other {fit.problem.n} "
                    "(as lme4 does).")
+    # Judge the boundary on the scale-free theta (time / RMS(time)): lme4's
+    # isSingular (theta < 1e-4 in the data's time unit) also fires when time
+    # is merely counted in small steps (seconds, days over decades).
     th = fit.optimum.theta
-    tiny = 1e-4
+    tiny = SINGULAR_TOL
     if fit.problem.q == 1 and th[0] < tiny:
         out.append(f"Singular fit: the variance between {subject}s is estimated as 0. Measurements of the "
                    f"same {subject} are no more alike than measurements of different {subject}s would be by "
@@ -188,6 +191,10 @@ def _warnings(fit: EngineFit, variance: pd.DataFrame, *, n_missing: int, y: str,
                 sign = "+1" if a * b > 0 else "-1"
                 out.append(f"Singular fit: the random intercepts and slopes are perfectly correlated "
                            f"({sign}): the data cannot tell the two apart; consider dropping the random slope.")
+        elif fit.singular and a >= tiny:
+            out.append(f"lme4 would call this fit singular only because {time!r} is counted in small units "
+                       f"(the slope's SD is tiny per unit of {time}); the estimates are fine. Rescaling {time!r} "
+                       "(e.g. days to years) removes the message.")
     if cluster is not None and th[-1] < tiny:
         out.append(f"The variance between {cluster}s is estimated as 0 (a boundary estimate): {cluster}s differ "
                    f"no more than their {subject}s would by chance.")

@@ -53,7 +53,7 @@ def tests_table(fit: EngineFit, design) -> pd.DataFrame:
 
 def variance_table(fit: EngineFit, *, subject: str, time: str, cluster: str | None) -> tuple[pd.DataFrame, float]:
     """R's ``as.data.frame(VarCorr(m))`` and the ICC at time 0 (see LMMResult.icc)."""
-    th, s2 = fit.optimum.theta, fit.solution.sigma2
+    th, s2 = fit.theta, fit.solution.sigma2
     s = np.sqrt(s2)
     rows = []
     if fit.problem.q == 1:
