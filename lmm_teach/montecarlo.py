@@ -108,7 +108,7 @@ import numpy as np
 import pandas as pd
 
 from lmm_teach.design import Design
-from lmm_teach.montecarlo_run import run_chunks, seed_sequence
+from lmm_teach.montecarlo_run import default_workers, make_pool, run_chunks, seed_sequence
 from lmm_teach.montecarlo_stats import TABLE_COLUMNS, performance
 from lmm_teach.montecarlo_worker import ANALYSES, FIELDS, LABELS, TESTS, Plan, run_chunk, slots_for
 
@@ -153,8 +153,9 @@ class MonteCarloResult:
         Replicates finished (``n_reps`` unless cancelled).
     n_failed : int
         Replicates in which at least one analysis failed.
-    seed : int or tuple
-        The root entropy: ``monte_carlo(design, seed=result.seed, ...)`` repeats the study.
+    seed : int, tuple of int or numpy.random.SeedSequence
+        The root seed: ``monte_carlo(design, seed=result.seed, ...)`` repeats the study
+        (also when the study was seeded with None or a Generator).
     alpha : float
     analyses : tuple of str
     cancelled : bool
@@ -253,7 +254,8 @@ def monte_carlo(
         Number of simulated datasets (replicates).
     seed : int, numpy.random.SeedSequence, numpy.random.Generator or None
         Root seed; replicate ``i`` uses its ``i``-th child.  None draws fresh
-        entropy (kept in ``result.seed``).
+        entropy, a Generator gives 128 random bits; either way ``result.seed``
+        repeats the study.
     analyses : sequence of str
         Any of ``"lmm", "lmm_wald", "lmm_categorical", "anova", "ols"``
         (default: all), see the module docstring.
@@ -314,8 +316,8 @@ def monte_carlo(
     outputs, cancelled = run_chunks(run_chunk, n_reps, seeds, plan, executor=executor, n_workers=n_workers,
                                     chunk_size=chunk_size, progress=progress, cancel=cancel)
     elapsed = _time.perf_counter() - start
-    return _assemble(design, plan, outputs, n_reps=n_reps, seed=seeds.entropy if not seeds.spawn_key
-                     else (seeds.entropy, seeds.spawn_key), cancelled=cancelled, elapsed=elapsed)
+    return _assemble(design, plan, outputs, n_reps=n_reps, seed=seeds.seed, cancelled=cancelled,
+                     elapsed=elapsed)
 
 
 def sweep(
@@ -375,17 +377,26 @@ def sweep(
     start = _time.perf_counter()
     results = []
     cancelled = False
-    for j, d in enumerate(designs):
-        if cancel is not None and cancel.is_set():
-            cancelled = True
-            break
-        offset = j * n_reps
-        cb = None if progress is None else (lambda done, _t, o=offset: progress(o + done, total))
-        res = monte_carlo(d, n_reps=n_reps, seed=seed, progress=cb, cancel=cancel, **kwargs)
-        results.append(res)
-        if res.cancelled:
-            cancelled = True
-            break
+    # one process pool for all the studies (unless the caller brought an executor)
+    executor = kwargs.pop("executor", None)
+    n_workers = kwargs.get("n_workers") or default_workers()
+    own = make_pool(n_workers) if executor is None and n_workers > 1 and len(designs) > 1 else None
+    try:
+        for j, d in enumerate(designs):
+            if cancel is not None and cancel.is_set():
+                cancelled = True
+                break
+            offset = j * n_reps
+            cb = None if progress is None else (lambda done, _t, o=offset: progress(o + done, total))
+            res = monte_carlo(d, n_reps=n_reps, seed=seed, progress=cb, cancel=cancel,
+                              executor=executor or own, **kwargs)
+            results.append(res)
+            if res.cancelled:
+                cancelled = True
+                break
+    finally:
+        if own is not None:
+            own.shutdown(wait=not cancelled, cancel_futures=True)
     parts = []
     for v, res in zip(values[: len(results)], results, strict=True):
         t = res.table.copy()
@@ -522,8 +533,10 @@ def _plain(v):
         return None if not np.isfinite(v) else float(v)
     if isinstance(v, np.bool_):
         return bool(v)
-    if isinstance(v, tuple):
+    if isinstance(v, (tuple, list)):
         return [_plain(x) for x in v]
+    if isinstance(v, np.random.SeedSequence):
+        return {"entropy": _plain(v.entropy), "spawn_key": [int(k) for k in v.spawn_key]}
     return v
 
 

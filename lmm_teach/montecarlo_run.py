@@ -48,7 +48,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["Chunk", "Seeds", "run_chunks", "default_workers", "seed_sequence"]
+__all__ = ["Chunk", "Seeds", "run_chunks", "default_workers", "make_pool", "seed_sequence"]
 
 # How often the waiting thread wakes up to look at the cancel flag (seconds).
 _POLL = 0.05
@@ -67,28 +67,43 @@ class Seeds:
     entropy: int | tuple[int, ...]
     spawn_key: tuple[int, ...] = ()
 
+    @property
+    def seed(self):
+        """What to pass as ``seed`` to draw the same replicates again."""
+        if self.spawn_key:
+            return np.random.SeedSequence(self.entropy, spawn_key=self.spawn_key)
+        return self.entropy
+
     def child(self, i: int) -> np.random.SeedSequence:
         """The seed of replicate ``i``: the ``i``-th child of the root sequence."""
         return np.random.SeedSequence(self.entropy, spawn_key=self.spawn_key + (int(i),))
 
 
 def seed_sequence(seed: Any) -> Seeds:
-    """Turn ``seed`` (int, SeedSequence, Generator or None) into :class:`Seeds`.
+    """Turn ``seed`` into :class:`Seeds`.
 
-    ``None`` draws fresh entropy from the operating system; the entropy is kept,
-    so the study can be repeated.  A ``Generator`` is advanced (one child is
-    spawned from it), as any use of a generator would.
+    ``seed`` may be a non-negative int (or a sequence of them, as
+    ``SeedSequence`` takes), a ``numpy.random.SeedSequence``, a ``Generator``
+    or None.  None draws fresh entropy from the operating system; a Generator
+    is advanced (128 bits are drawn from it) as any use of a generator would.
+    Either way :attr:`Seeds.seed` repeats the study.
     """
     if isinstance(seed, np.random.Generator):
-        seed = seed.spawn(1)[0].bit_generator.seed_seq
+        seed = int.from_bytes(seed.bytes(16), "little")
     if isinstance(seed, np.random.SeedSequence):
         return Seeds(entropy=_entropy(seed.entropy), spawn_key=tuple(int(k) for k in seed.spawn_key))
     if seed is None:
         return Seeds(entropy=_entropy(np.random.SeedSequence().entropy))
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if isinstance(seed, (list, tuple)) and seed and all(_natural(x) for x in seed):
+        return Seeds(entropy=tuple(int(x) for x in seed))
+    if not _natural(seed):
         raise ValueError(f"seed must be a non-negative integer, a numpy SeedSequence or Generator, "
                          f"or None; got {seed!r}")
     return Seeds(entropy=int(seed))
+
+
+def _natural(x) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x >= 0
 
 
 def _entropy(e) -> int | tuple[int, ...]:
@@ -125,6 +140,11 @@ def _context() -> multiprocessing.context.BaseContext:
         ctx.set_forkserver_preload([_WORKER_MODULE])
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+def make_pool(n_workers: int) -> cf.ProcessPoolExecutor:
+    """A process pool with the start method described in the module docstring."""
+    return cf.ProcessPoolExecutor(max_workers=n_workers, mp_context=_context())
 
 
 def _chunks(n_reps: int, chunk_size: int) -> list[tuple[int, int]]:
@@ -172,7 +192,7 @@ def run_chunks(
         n_workers = min(n_workers, len(pieces))
         if n_workers == 1:
             return _run_inline(worker, pieces, seeds, payload, total, progress, is_cancelled)
-        executor = cf.ProcessPoolExecutor(max_workers=n_workers, mp_context=_context())
+        executor = make_pool(n_workers)
     done_out: list[tuple[int, dict]] = []
     cancelled = False
     futures: dict[cf.Future, int] = {}

@@ -155,6 +155,14 @@ def test_seed_forms():
     e = monte_carlo(SMALL, n_reps=6, seed=rng, analyses=("ols",), n_workers=1)
     f = monte_carlo(SMALL, n_reps=6, seed=rng, analyses=("ols",), n_workers=1)
     assert not e.replicates["estimate"].equals(f.replicates["estimate"])  # a Generator advances
+    _same(f, monte_carlo(SMALL, n_reps=6, seed=f.seed, analyses=("ols",), n_workers=1))
+    child = np.random.SeedSequence(5).spawn(3)[2]  # a SeedSequence with a spawn key
+    g = monte_carlo(SMALL, n_reps=6, seed=child, analyses=("ols",), n_workers=1)
+    _same(g, monte_carlo(SMALL, n_reps=6, seed=g.seed, analyses=("ols",), n_workers=1))
+    assert json.loads(json.dumps(g.to_dict()))["seed"] == {"entropy": 5, "spawn_key": [2]}
+    h = monte_carlo(SMALL, n_reps=6, seed=[5, 6], analyses=("ols",), n_workers=1)
+    _same(h, monte_carlo(SMALL, n_reps=6, seed=np.random.SeedSequence([5, 6]), analyses=("ols",),
+                         n_workers=1))
 
 
 def test_replicate_i_is_the_simulation_of_child_seed_i():
@@ -399,6 +407,13 @@ def test_sweep_over_n_and_icc():
     assert "icc" in icc.summary()
     with pytest.raises(ValueError, match="not a Design field"):
         sweep(base, "n_patients", [10], n_reps=2, seed=1)
+
+
+def test_sweep_on_its_own_pool_gives_the_studies_of_monte_carlo():
+    res = sweep(SMALL, "mar_dropout", [0.0, 0.3], n_reps=12, seed=8, analyses=FAST, n_workers=2, chunk_size=3)
+    for value, study in zip(res.values, res.results, strict=True):
+        _same(study, monte_carlo(SMALL.replace(mar_dropout=value), n_reps=12, seed=8, analyses=FAST,
+                                 n_workers=1))
 
 
 def test_sweep_stops_when_cancelled():
