@@ -224,6 +224,13 @@ class _Fit:
     converged: bool
 
 
+def _codes(ids: np.ndarray) -> np.ndarray:
+    """Codes 0..G-1; simulated subjects already are (sorted, each with a baseline row)."""
+    if ids.size and ids[0] == 0 and np.all(np.diff(ids) <= 1) and np.all(np.diff(ids) >= 0):
+        return ids
+    return np.unique(ids, return_inverse=True)[1].ravel()
+
+
 def _fit_lmm(y, X, subject, contrasts: dict, *, time=None, random_slope=False, cluster=None) -> _Fit:
     """REML fit and Satterthwaite tests of ``contrasts`` with the array engine.
 
@@ -233,9 +240,8 @@ def _fit_lmm(y, X, subject, contrasts: dict, *, time=None, random_slope=False, c
     fits of a 60 x 6 MAR design stopped short of the optimum.  It also skips
     the per-coefficient df that a study does not use.
     """
-    cl = None if cluster is None else np.unique(cluster, return_inverse=True)[1].ravel()
-    pr = build_problem(y, X, np.unique(subject, return_inverse=True)[1].ravel(), time=time,
-                       random_slope=random_slope, cluster=cl)
+    cl = None if cluster is None else _codes(cluster)
+    pr = build_problem(y, X, _codes(subject), time=time, random_slope=random_slope, cluster=cl)
     terms = random_terms(2 if random_slope else 1, cl is not None, subject="subject", time="time",
                          cluster="cluster")
     fit = fit_problem(pr, reml=True, random_terms=terms)
