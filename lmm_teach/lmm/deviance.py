@@ -68,9 +68,8 @@ class Problem:
     z00: np.ndarray  # (K,) n_i
     z01: np.ndarray  # (K,) sum of t   (zeros when q = 1)
     z11: np.ndarray  # (K,) sum of t^2 (zeros when q = 1)
-    S00: np.ndarray  # (K, m*m)  sum over the pattern of g0 g0', g0 = sum_rows G
-    S01: np.ndarray  # (K, m*m)  ... of g0 g1' + g1 g0', g1 = sum_rows t G   (q = 2)
-    S11: np.ndarray  # (K, m*m)  ... of g1 g1'                              (q = 2)
+    S: np.ndarray  # (q(q+1)/2 * K, m*m): [S00; S01; S11]; S00 sums g0 g0' over the pattern
+    #                (g0 = sum_rows G), S01 of g0 g1' + g1 g0' and S11 of g1 g1' (g1 = sum_rows t G, q = 2)
     R0: np.ndarray  # (K, m) sum over the pattern of g0 (clinic level only)
     R1: np.ndarray  # (K, m) sum over the pattern of g1
     cluster_starts: np.ndarray  # patterns are sorted by clinic: start of each clinic
@@ -183,14 +182,17 @@ def build_problem(
     if cl is not None:
         C = int(cl.max()) + 1
         subj_cl = np.asarray(cl[starts], dtype=np.intp)
-    # Patterns: subjects with the same clinic and the same Z_i'Z_i.
-    keys = np.column_stack([subj_cl.astype(float), n_i, st, stt])
-    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
+    # Patterns: subjects with the same clinic and the same Z_i'Z_i, sorted by
+    # clinic (so that each clinic's patterns are contiguous).
+    porder = np.lexsort((stt, st, n_i, subj_cl))
+    keys = np.column_stack([subj_cl.astype(float), n_i, st, stt])[porder]
+    new_pattern = np.concatenate(([True], np.any(keys[1:] != keys[:-1], axis=1)))
+    pstarts = np.flatnonzero(new_pattern)
+    uniq = keys[pstarts]
     K = uniq.shape[0]
-    porder = np.argsort(inverse, kind="stable")
-    pcount = np.bincount(inverse, minlength=K)
-    pstarts = np.concatenate(([0], np.cumsum(pcount)[:-1]))
+    inverse = np.empty(J, dtype=np.intp)
+    inverse[porder] = np.cumsum(new_pattern) - 1
+    pcount = np.diff(np.concatenate((pstarts, [J])))
 
     def by_pattern(a: np.ndarray) -> np.ndarray:
         return np.add.reduceat(a[porder], pstarts, axis=0)
@@ -201,9 +203,10 @@ def build_problem(
         o01 = g0[:, :, None] * g1[:, None, :]
         S01 = by_pattern((o01 + o01.transpose(0, 2, 1)).reshape(J, m * m))
         S11 = by_pattern((g1[:, :, None] * g1[:, None, :]).reshape(J, m * m))
+        S = np.vstack([S00, S01, S11])
         R1 = by_pattern(g1)
     else:
-        S01 = S11 = np.zeros((K, m * m))
+        S = S00
         R1 = np.zeros((K, m))
     pat_cluster = uniq[:, 0].astype(np.intp)
     if C:
@@ -213,7 +216,7 @@ def build_problem(
     return Problem(
         n=n, p=p, q=q, n_subjects=J, n_clusters=C, y_shift=shift, t_scale=t_scale, GtG=G.T @ G,
         count=pcount.astype(float), z00=uniq[:, 1].copy(), z01=uniq[:, 2].copy(), z11=uniq[:, 3].copy(),
-        S00=S00, S01=S01, S11=S11, R0=R0, R1=R1, cluster_starts=cstarts,
+        S=S, R0=R0, R1=R1, cluster_starts=cstarts,
         ZtG=ZtG, subject_pattern=inverse, subject_cluster=subj_cl if C else np.zeros(0, dtype=np.intp),
     )
 
@@ -246,10 +249,8 @@ def evaluate(pr: Problem, thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     B, m = th.shape[0], pr.m
     P00, P01, P11, logdet_k = _pattern_terms(pr, th)
     logdet = logdet_k @ pr.count
-    Q = pr.GtG.reshape(1, m * m) - P00 @ pr.S00
-    if pr.q == 2:
-        Q = Q - P01 @ pr.S01 - P11 @ pr.S11
-    Q = Q.reshape(B, m, m)
+    P = P00 if pr.q == 1 else np.concatenate((P00, P01, P11), axis=1)
+    Q = (pr.GtG.reshape(1, m * m) - P @ pr.S).reshape(B, m, m)
     if pr.n_clusters:
         # Second Woodbury step, on the clinics (nested: Z_c'V_s^-1 Z_c is diagonal).
         # v = P_k z_k with z_k = Z_i'1 = (n_i, sum t); s_k = 1'V_i^-1 1; h_i = G_i'V_i^-1 1.
