@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtri, stdtr, stdtrit
+from scipy.special import ndtr, ndtri, stdtr, stdtrit
 
 from lmm_teach.anova_algebra import rm_anova_arrays
 from lmm_teach.lmm.deviance import build_problem
@@ -72,18 +72,12 @@ def _t_ci(est: float, se: float, df: float, alpha: float) -> tuple[float, float,
     if not (np.isfinite(est) and np.isfinite(se) and se > 0 and df > 0):
         return np.nan, np.nan, np.nan
     if np.isinf(df):
-        p = 2.0 * (1.0 - _ndtr(abs(est) / se))
+        p = 2.0 * float(ndtr(-abs(est) / se))
         q = float(-ndtri(alpha / 2.0))
     else:
         p = 2.0 * float(stdtr(df, -abs(est) / se))
         q = float(stdtrit(df, 1.0 - alpha / 2.0))
     return p, est - q * se, est + q * se
-
-
-def _ndtr(x: float) -> float:
-    from scipy.special import ndtr
-
-    return float(ndtr(x))
 
 
 def _linear_trend_weights(times) -> np.ndarray:
@@ -313,7 +307,6 @@ def analyse_lmm_categorical(s: SimArrays, design, alpha: float) -> dict:
         raise ValueError("a visit has no measurements" + (" in an arm" if empty[0] > k else ""))
     _check_rank(X, "a visit was attended in one arm only")
     w = _linear_trend_weights(design.visit_times)[1:]  # visit 0 is the reference: its weight drops out
-    p = X.shape[1]
     zeros = np.zeros
     if arms:
         # coefficient blocks: [intercept | visit 1..k-1 | armB | visit:armB 1..k-1]
@@ -327,7 +320,6 @@ def analyse_lmm_categorical(s: SimArrays, design, alpha: float) -> dict:
         trend = {"time": w @ main}
         f_tests = {"visit": main}
         which = {"time": "visit"}
-    assert all(v.shape[-1] == p for v in trend.values())
     fit = _fit_lmm(s.y, X, s.subject, {**trend, **f_tests}, cluster=s.clinic if design.n_clinics else None)
     return _lmm_cells(fit, trend, alpha, n_subjects=design.n_subjects, n_obs=n, tests=which)
 
@@ -360,15 +352,15 @@ def run_chunk(chunk: Chunk) -> dict:
     singular = np.zeros((n, n_slots), bool)
     failed = np.zeros((n, n_slots), bool)
     errors: list[tuple[int, str, str]] = []
-    # lmm and lmm_wald share one fit; so do the categorical LMM's hypotheses
     wanted = plan.analyses
+    # lmm and lmm_wald share one fit; so do the categorical LMM's hypotheses
     need_lmm = "lmm" in wanted or "lmm_wald" in wanted
     for r, rep in enumerate(range(chunk.start, chunk.stop)):
         try:
             sim = simulate_arrays(design, np.random.Generator(np.random.PCG64(chunk.seeds.child(rep))))
         except Exception as exc:  # a broken replicate must not end the study
             failed[r, :] = True
-            errors.append((rep, "simulation", _short(exc)))
+            errors += [(rep, a, "simulation failed: " + _short(exc)) for a in wanted]
             continue
         results: dict[str, dict] = {}
         for name, fn in (("lmm", analyse_lmm if need_lmm else None),

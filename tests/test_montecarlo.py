@@ -236,6 +236,26 @@ def test_failed_replicates_are_counted_not_dropped():
     assert res.replicates.loc[failed.index[failed], "estimate"].isna().all()
 
 
+def test_a_crashing_replicate_does_not_end_the_study(monkeypatch):
+    import lmm_teach.montecarlo_worker as worker
+
+    real = worker.simulate_arrays
+    calls = {"n": 0}
+
+    def flaky(design, rng):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("disk on fire")
+        return real(design, rng)
+
+    monkeypatch.setattr(worker, "simulate_arrays", flaky)
+    res = monte_carlo(SMALL.replace(mar_dropout=0.0), n_reps=5, seed=1, analyses=FAST, n_workers=1)
+    assert res.n_done == 5 and res.n_failed == 1
+    assert (res.table["n_failed"] == 1).all() and (res.table["n_ok"] == 4).all()
+    assert res.replicates.query("rep == 2")["failed"].all()
+    assert any("simulation failed: unexpected RuntimeError (disk on fire)" in w for w in res.warnings)
+
+
 def test_a_slope_nobody_measured_is_a_failure_with_a_reason():
     # 4 subjects, 2 visits, half drop out at visit 1: sometimes an arm has no
     # measurement after baseline and its slope cannot be estimated
