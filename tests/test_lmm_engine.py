@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from lmm_teach.lmm import fit_lmm
-from lmm_teach.lmm.deviance import build_problem, deviance, optimize, solve_at
+from lmm_teach.lmm.deviance import build_problem, deviance, solve_at
 from lmm_teach.lmm.engine import fit_arrays
+from lmm_teach.lmm.optimize import optimize
 from lmm_teach.lmm.satterthwaite import richardson
 
 

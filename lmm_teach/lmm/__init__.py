@@ -5,9 +5,10 @@ for code that fits many models (Monte Carlo) is :mod:`lmm_teach.lmm.engine`
 (:func:`~lmm_teach.lmm.engine.fit_arrays`).
 
 Modules: ``fit`` (validation, design, assembly), ``terms`` (fixed-effects
-design, type-III contrasts), ``deviance`` (the profiled deviance and its
-optimiser), ``satterthwaite`` (df and F tests), ``ranova`` (random-term LRTs),
-``engine`` (array API), ``result`` (:class:`LMMResult`).
+design, type-III contrasts), ``deviance`` (the profiled deviance from
+per-subject sums), ``optimize`` (its minimisation over theta),
+``satterthwaite`` (df and F tests), ``ranova`` (random-term LRTs), ``engine``
+(array API), ``tables`` and ``result`` (:class:`LMMResult`).
 """
 
 from lmm_teach.lmm.fit import fit_lmm

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmm_teach.lmm.deviance import Optimum, Problem, Solution, build_problem, optimize, profile, slope_start, solve_at
+from lmm_teach.lmm.deviance import Problem, Solution, build_problem, profile, solve_at
+from lmm_teach.lmm.optimize import Optimum, optimize, slope_start
 from lmm_teach.lmm.ranova import RandomTerm
 from lmm_teach.lmm.satterthwaite import VarparInfo, contest1d, contest_md, varpar_info
 
