@@ -16,7 +16,7 @@ The analyses
 ``"lmm_wald"``
     The same fit, but the p-value and CI of the Wald z-test (the normal
     approximation that ignores the uncertainty of the variance estimates:
-    anti-conservative in small samples).
+    anti-conservative in small samples; ``lmm_teach.fit_lmm``'s ``p_wald``).
 ``"lmm_categorical"``
     The LMM with categorical time, ``y ~ visit [* arm] + (1 | subject)``
     (``+ (1 | clinic)`` with clinics), the likelihood twin of the RM-ANOVA;
@@ -48,9 +48,10 @@ and coverage can be compared against one truth from ``Design.true_effects()``:
   with an F test; their estimate is the least-squares slope of their visit
   means on the planned visit times (the linear trend contrast), per arm,
   combined as above.  For the categorical LMM the visit means are the model's
-  (all subjects, valid under MAR); for the RM-ANOVA they are the complete
-  cases' means, which is exactly what dropout biases.  With complete data the
-  slope of the visit means equals the numeric-time slope.
+  (all subjects; valid under MAR when its random intercept describes the
+  subjects well); for the RM-ANOVA they are the complete cases' means, which
+  is exactly what dropout biases.  With balanced complete data (and a random
+  intercept) every analysis gives the same slope.
 
 So the truth is ``slope`` for ``"time"`` without arms, ``slope +
 arm_slope_effect / 2`` with arms, and ``arm_slope_effect`` for ``"arm x
