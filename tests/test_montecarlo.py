@@ -216,7 +216,7 @@ def test_cancel_before_start_gives_an_empty_study():
     res = monte_carlo(SMALL, n_reps=20, seed=1, analyses=FAST, cancel=stop, n_workers=1)
     assert res.cancelled and res.n_done == 0 and len(res.replicates) == 0
     assert (res.table["n_ok"] == 0).all() and res.table["rejection_rate"].isna().all()
-    json.dumps(res.to_dict())
+    json.dumps(res.to_dict(), allow_nan=False)
 
 
 # --------------------------------------------------------------------------- failures
@@ -423,7 +423,7 @@ def test_sweep_over_n_and_icc():
     d0, d1 = (r.design for r in icc.results)
     assert d0.icc == pytest.approx(0.2) and d1.icc == pytest.approx(0.8)
     assert d1.sd_intercept**2 + d1.sd_residual**2 == pytest.approx(base.sd_intercept**2 + base.sd_residual**2)
-    json.dumps(icc.to_dict())
+    json.dumps(icc.to_dict(), allow_nan=False)
     assert "icc" in icc.summary()
     with pytest.raises(ValueError, match="not a Design field"):
         sweep(base, "n_patients", [10], n_reps=2, seed=1)
@@ -447,7 +447,7 @@ def test_result_summary_and_json():
     res = monte_carlo(SMALL, n_reps=8, seed=1, analyses=FAST, n_workers=1)
     text = res.summary()
     assert "RM-ANOVA, complete cases" in text and "arm x time" in text
-    d = json.loads(json.dumps(res.to_dict(replicates=True)))
+    d = json.loads(json.dumps(res.to_dict(replicates=True), allow_nan=False))
     assert d["n_reps"] == 8 and len(d["table"]) == 4 and len(d["replicates"]) == 32
     assert d["design"]["n_subjects"] == 12
     assert list(res.table["hypothesis"]) == ["time", "arm x time"] * 2
