@@ -490,3 +490,22 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(mc, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 5 and result.failed == 0
+
+
+def test_a_multithreaded_caller_gets_a_forkserver_pool_with_the_same_results():
+    # A Jupyter kernel (or a widget's worker thread) runs other threads, so the
+    # pool must not fork it; the forkserver path must give the same table.
+    code = (
+        "import threading, pandas as pd\n"
+        "from lmm_teach.design import Design\n"
+        "from lmm_teach.montecarlo import monte_carlo\n"
+        "from lmm_teach.montecarlo_run import _context\n"
+        "stop = threading.Event(); threading.Thread(target=stop.wait, daemon=True).start()\n"
+        "assert _context().get_start_method() in ('forkserver', 'spawn')\n"
+        "d = Design(n_subjects=10, visit_times=(0, 1, 2))\n"
+        "a = monte_carlo(d, n_reps=12, seed=3, n_workers=2, chunk_size=3)\n"
+        "b = monte_carlo(d, n_reps=12, seed=3, n_workers=1)\n"
+        "pd.testing.assert_frame_equal(a.table, b.table)\n"
+        "stop.set()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
