@@ -342,6 +342,9 @@ def test_too_few_observations_raise():
     tiny = pd.DataFrame({"s": ["a", "a", "b"], "t": [0.0, 1.0, 0.0], "y": [1.0, 2.0, 3.0]})
     with pytest.raises(DataError, match="too few"):
         fit_lmm(tiny, y="y", subject="s", time="t")
+    once = pd.DataFrame({"s": list("abcdefgh"), "t": np.arange(8.0), "y": np.arange(8.0) ** 1.5})
+    with pytest.raises(DataError, match="every s has a single measurement"):
+        fit_lmm(once, y="y", subject="s", time="t")
     two = pd.DataFrame({"s": np.repeat(list("abcdef"), 2), "t": np.tile([0.0, 1.0], 6),
                         "y": np.arange(12.0) ** 1.5})
     with pytest.raises(DataError, match="random slope needs more measurements"):

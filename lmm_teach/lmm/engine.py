@@ -95,12 +95,11 @@ def _start_from(pr: Problem, reduced: list[tuple[RandomTerm, Optimum]], reml: bo
     for term, opt in reduced:
         free = np.array(term.free)
         start[free] = opt.theta[free]
-    if pr.q == 2:
-        for term, opt in reduced:
-            if not term.free[2]:  # the (1 | subject) fit: its sigma^2 is a start for the slope's scale
-                s2 = float(profile(pr, opt.theta[None], reml=reml)["r2"][0]) / (pr.n - pr.p if reml else pr.n)
-                start[1], start[2] = 0.0, slope_start(pr, s2)
-                break
+    if pr.q == 2 and not any(term.free[2] for term, _ in reduced):
+        # no reduced fit knows the slope: start it from the (1 | subject) fit's sigma^2 and moments
+        opt = reduced[0][1]
+        s2 = float(profile(pr, opt.theta[None], reml=reml)["r2"][0]) / (pr.n - pr.p if reml else pr.n)
+        start[1], start[2] = 0.0, slope_start(pr, s2)
     # Stay off the boundary: there the deviance, even in theta, is stationary.
     diag = pr.lower == 0.0
     start[diag] = np.maximum(start[diag], 0.05)

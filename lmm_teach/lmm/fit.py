@@ -121,6 +121,9 @@ def fit_lmm(
     if n <= p + n_theta:
         raise DataError(f"{n} measurements are too few for {p} fixed effects and {n_theta + 1} variance "
                         f"parameters: collect more data or simplify the model")
+    if n <= J:  # lme4: "number of levels of each grouping factor must be < number of observations"
+        raise DataError(f"every {subject} has a single measurement: the variance between {subject}s cannot be "
+                        f"told apart from the residual variance; a mixed model needs repeated measurements")
     if random_slope and n <= q * J:
         raise DataError(f"a random slope needs more measurements ({n}) than random effects "
                         f"({q} per {subject}, {q * J}): most {subject}s need three or more visits; "
