@@ -132,57 +132,56 @@ def check_long(
             raise DataError(f"column {col!r} is given both as the {seen[col]} and as the {role}: "
                             "each role needs its own column")
         seen[col] = role
-    out = data.loc[:, list(dict.fromkeys(roles.values()))].copy()
+    names = list(dict.fromkeys(roles.values()))
+    # Work on numpy arrays and build the tidy copy once: this runs on every
+    # slider release and in every Monte Carlo replicate.
+    cols = {c: data[c] for c in names}
+    arrays: dict[str, np.ndarray] = {}
 
-    # The outcome: numeric and finite; missing values are dropped later.
+    # The outcome: numeric and finite; missing values are dropped at the end.
     y = columns.y
-    values = pd.to_numeric(out[y], errors="coerce")
-    given = out[y].notna().to_numpy() & ~out[y].astype(str).str.strip().isin(["", "NA", "NaN", "nan"]).to_numpy()
-    bad = given & values.isna().to_numpy()
-    if bad.any():
-        first = out[y].to_numpy()[np.flatnonzero(bad)[0]]
-        raise DataError(f"column {y!r} (the outcome) must be numeric, but {_row(out, bad)} has {first!r}: "
-                        "remove units or text from that column")
-    values = values.astype(float)
-    if np.isinf(values.to_numpy()).any():
+    yv = _numeric(cols[y], y, "the outcome", "remove units or text from that column")
+    if np.isinf(yv).any():
         raise DataError(f"column {y!r} (the outcome) has an infinite value at "
-                        f"{_row(out, np.isinf(values.to_numpy()))}: fix or remove that row")
-    out[y] = values
+                        f"{_row(data, np.isinf(yv))}: fix or remove that row")
+    arrays[y] = yv
 
     for role in ("subject", "visit", "between", "cluster"):
         col = roles.get(role)
-        if col is None:
+        if col is None or col in arrays:
             continue
-        miss = out[col].isna().to_numpy()
+        miss = cols[col].isna().to_numpy()
         if miss.any():
-            raise DataError(f"column {col!r} (the {role}) is empty at {_row(out, miss)}: "
+            raise DataError(f"column {col!r} (the {role}) is empty at {_row(data, miss)}: "
                             f"every row needs a {role}")
 
     if columns.time is not None:
         t = columns.time
-        tv = pd.to_numeric(out[t], errors="coerce")
-        bad = tv.isna().to_numpy()
-        if bad.any():
-            first = out[t].to_numpy()[np.flatnonzero(bad)[0]]
-            what = "is empty" if pd.isna(first) else f"has {first!r}"
-            raise DataError(f"column {t!r} (the time) must be numeric, but {_row(out, bad)} {what}: "
-                            "use the time since baseline as a number (for visit labels use --visit)")
-        tv = tv.astype(float)
-        if np.isinf(tv.to_numpy()).any():
-            raise DataError(f"column {t!r} (the time) has an infinite value at {_row(out, np.isinf(tv.to_numpy()))}")
-        out[t] = tv
+        tv = _numeric(cols[t], t, "the time",
+                      "use the time since baseline as a number (for visit labels use --visit)", missing=True)
+        if np.isinf(tv).any():
+            raise DataError(f"column {t!r} (the time) has an infinite value at {_row(data, np.isinf(tv))}")
+        arrays[t] = tv
 
-    out = out.loc[out[y].notna()]
-    if len(out) == 0:
+    keep = ~np.isnan(yv)
+    if not keep.any():
         raise DataError(f"column {y!r} (the outcome) has no values")
+    everything = bool(keep.all())
+    out = pd.DataFrame(
+        {c: (arrays[c] if c in arrays else cols[c].to_numpy()) if everything
+         else (arrays[c][keep] if c in arrays else cols[c].to_numpy()[keep]) for c in names},
+        index=data.index if everything else data.index[keep],
+    )
+    for c in names:  # keep categorical id columns categorical (level order matters for labels)
+        if c not in arrays and isinstance(cols[c].dtype, pd.CategoricalDtype):
+            out[c] = pd.Categorical(out[c], dtype=cols[c].dtype)
 
-    subj = out[columns.subject]
-    n_subjects = subj.nunique()
-    if n_subjects < 2:
+    subj_codes, subj_levels = pd.factorize(out[columns.subject], sort=False)
+    if len(subj_levels) < 2:
         raise DataError(f"column {columns.subject!r} (the subject) has a single subject "
-                        f"({subj.iloc[0]!r}): a mixed model needs several subjects")
+                        f"({subj_levels[0]!r}): a mixed model needs several subjects")
     if columns.time is not None:
-        n_times = out[columns.time].nunique()
+        n_times = len(np.unique(out[columns.time].to_numpy()))
         if n_times < 2:
             raise DataError(f"column {columns.time!r} (the time) is constant ({out[columns.time].iloc[0]!r}): "
                             "the subjects need measurements at two or more times")
@@ -197,27 +196,52 @@ def check_long(
 
     if columns.between is not None:
         b = columns.between
-        per = out.groupby(columns.subject, sort=False, observed=True)[b].nunique()
-        varying = per[per > 1]
-        if len(varying):
-            s = varying.index[0]
-            levels = sorted(map(str, out.loc[out[columns.subject] == s, b].unique()))
-            raise DataError(f"column {b!r} (the between-subject factor) changes within subject {s!r} "
-                            f"({', '.join(levels)}): it must be constant for each subject"
-                            + (f" ({len(varying) - 1} more subjects too)" if len(varying) > 1 else ""))
+        s, levels = _varies_within(subj_codes, out[b])
+        if s is not None:
+            raise DataError(f"column {b!r} (the between-subject factor) changes within subject "
+                            f"{subj_levels[s[0]]!r} ({', '.join(levels)}): it must be constant for each subject"
+                            + (f" ({len(s) - 1} more subjects too)" if len(s) > 1 else ""))
         if out[b].nunique() < 2:
             raise DataError(f"column {b!r} (the between-subject factor) has one level ({out[b].iloc[0]!r}): "
                             "it needs two or more groups, or leave it out")
 
     if columns.cluster is not None:
         c = columns.cluster
-        per = out.groupby(columns.subject, sort=False, observed=True)[c].nunique()
-        crossing = per[per > 1]
-        if len(crossing):
-            s = crossing.index[0]
-            levels = sorted(map(str, out.loc[out[columns.subject] == s, c].unique()))
-            raise DataError(f"clusters do not nest subjects: subject {s!r} appears in {c!r} "
+        s, levels = _varies_within(subj_codes, out[c])
+        if s is not None:
+            raise DataError(f"clusters do not nest subjects: subject {subj_levels[s[0]]!r} appears in {c!r} "
                             f"{', '.join(levels)}; each subject must belong to one {c}")
         if out[c].nunique() < 2:
             raise DataError(f"column {c!r} (the cluster) has one level: it needs two or more, or leave it out")
     return out
+
+
+def _numeric(series: pd.Series, col: str, role: str, advice: str, *, missing: bool = False) -> np.ndarray:
+    """The column as float; a text entry is an error naming its row (and so is a gap, if ``missing``)."""
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        values = series.to_numpy(dtype=float, na_value=np.nan)
+        bad = np.isnan(values) if missing else None
+    else:
+        values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        text = series.astype(str).str.strip()
+        blank = series.isna().to_numpy() | text.isin(["", "NA", "NaN", "nan"]).to_numpy()
+        bad = np.isnan(values) & (np.ones_like(blank) if missing else ~blank)
+    if bad is not None and bad.any():
+        first = series.to_numpy()[np.flatnonzero(bad)[0]]
+        what = "is empty" if pd.isna(first) or str(first).strip() == "" else f"has {first!r}"
+        raise DataError(f"column {col!r} ({role}) must be numeric, but {_row(series.to_frame(), bad)} {what}: "
+                        + advice)
+    return values
+
+
+def _varies_within(subj_codes: np.ndarray, column: pd.Series):
+    """Subjects (codes) whose rows disagree in ``column``, and the first one's values."""
+    codes, levels = pd.factorize(column, sort=False)
+    pairs = np.unique(subj_codes.astype(np.int64) * (len(levels) + 1) + codes)
+    per_subject = np.bincount(pairs // (len(levels) + 1), minlength=subj_codes.max() + 1)
+    varying = np.flatnonzero(per_subject > 1)
+    if not len(varying):
+        return None, None
+    first = varying[0]
+    values = sorted(map(str, pd.unique(column.to_numpy()[subj_codes == first])))
+    return varying, values
