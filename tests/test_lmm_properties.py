@@ -201,6 +201,8 @@ def test_to_statsmodels_and_its_code_fit_the_same_model():
     m = fit_lmm(data, y="bp", subject="patient", time="time_num", visit="time", time_as="categorical")
     code = m.statsmodels_code()
     assert "smf.mixedlm('bp ~ C(time)', data, groups='patient')" in code and "reml=True" in code
+    assert code.startswith("import pandas as pd\nimport statsmodels.formula.api as smf\n")
+    assert "pd.read_csv('bp.csv')" in m.statsmodels_code(csv="bp.csv")
     scope = {"data": data}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

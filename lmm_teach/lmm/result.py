@@ -254,25 +254,40 @@ class LMMResult:
             spec.update(groups=c.cluster, re_formula="1", vc_formula={str(c.subject): f"0 + C({_q(c.subject)})"})
         return spec
 
-    def statsmodels_code(self, data_name: str = "data") -> str:
+    def statsmodels_code(self, data_name: str = "data", csv: str | None = None) -> str:
         """The pandas + statsmodels code that fits this model, as a string to show learners.
 
-        The learner's DataFrame is called ``data_name``; the numbers agree with
-        ours to optimiser precision (statsmodels maximises the same REML/ML
-        likelihood with a different algorithm).
+        Parameters
+        ----------
+        data_name : str
+            What the learner's DataFrame is called in the code.
+        csv : str, optional
+            A CSV path to read it from (otherwise the code assumes the
+            DataFrame exists).
+
+        Notes
+        -----
+        statsmodels maximises the same REML/ML likelihood with another
+        algorithm: estimates and variances agree to optimiser precision; its
+        standard errors come from the joint information of all parameters and
+        can differ from lme4's (and ours) in the third digit.
         """
+        c = self.columns
         s = self._statsmodels_spec()
         args = [repr(s["formula"]), data_name, f"groups={s['groups']!r}"]
         if s["re_formula"] is not None:
             args.append(f"re_formula={s['re_formula']!r}")
         if s["vc_formula"] is not None:
             args.append(f"vc_formula={s['vc_formula']!r}")
-        reml = self.method == "REML"
-        return ("import statsmodels.formula.api as smf\n\n"
-                f"# {self.formula}  (lme4)\n"
-                f"model = smf.mixedlm({', '.join(args)})\n"
-                f"result = model.fit(reml={reml})\n"
-                "print(result.summary())\n")
+        lines = ["import pandas as pd", "import statsmodels.formula.api as smf", ""]
+        if csv is not None:
+            lines.append(f"{data_name} = pd.read_csv({csv!r})")
+        lines += [f"{data_name} = {data_name}.dropna(subset=[{c.y!r}])  # rows without an outcome are left out",
+                  f"# {self.formula}  (the same model in R's lme4)",
+                  f"model = smf.mixedlm({', '.join(args)})",
+                  f"result = model.fit(reml={self.method == 'REML'})",
+                  "print(result.summary())", ""]
+        return "\n".join(lines)
 
     def to_statsmodels(self):
         """Fit the same model with statsmodels' ``MixedLM`` and return its results object.
