@@ -17,7 +17,7 @@ from lmm_teach.design import FIELDS, PRESETS, Design
 from lmm_teach.widgets import DesignPanel, setup
 from lmm_teach.widgets import notebook as nb
 from lmm_teach.widgets.base import Batcher, StatusArea
-from lmm_teach.widgets.controls import format_times, make_control, parse_times, set_control
+from lmm_teach.widgets.controls import format_times, make_control, parse_times, set_control, visible_label
 from lmm_teach.widgets.explain import explain_error
 
 
@@ -57,9 +57,21 @@ def test_every_field_has_an_accessible_control(name):
     assert f"lmm-control-{name.replace('_', '-')}" in w._dom_classes
 
 
-def test_controls_show_units():
-    w = make_control(FIELDS["time_jitter"], 0.0)
-    assert FIELDS["time_jitter"].unit in w.description
+def test_controls_show_units_in_the_label_and_the_tooltip():
+    info = FIELDS["time_jitter"]
+    w = make_control(info, 0.0)
+    assert info.unit in w.tooltip and info.unit in w.description  # what a screen reader reads
+    assert info.unit in visible_label(info).value and info.label in visible_label(info).value
+    assert "(patients)" not in make_control(FIELDS["n_subjects"], 40).description  # the label says it
+    p = DesignPanel()
+    shown = " ".join(w.value for w in _walk(p.layout) if isinstance(w, widgets.HTML))
+    assert all(FIELDS[n].unit in shown for n in ("sd_residual", "slope", "mcar"))
+
+
+def _walk(widget):
+    yield widget
+    for child in getattr(widget, "children", ()) or ():
+        yield from _walk(child)
 
 
 def test_set_control_widens_a_slider_instead_of_clipping():
@@ -210,7 +222,7 @@ def test_setup_outside_a_notebook_does_nothing():
     assert setup() is False
 
 
-def test_setup_loads_bokehjs_inline_once_per_kernel(monkeypatch):
+def test_setup_loads_bokehjs_inline_and_panels_once_per_kernel(monkeypatch, panel):
     import bokeh.io
     from bokeh.resources import INLINE
 
@@ -218,12 +230,15 @@ def test_setup_loads_bokehjs_inline_once_per_kernel(monkeypatch):
     monkeypatch.setattr(bokeh.io, "output_notebook", lambda *a, **k: calls.append((a, k)))
     monkeypatch.setattr(nb, "in_notebook", lambda: True)
     monkeypatch.setitem(nb._LOADED, "bokehjs", False)
-    assert setup() is True
-    assert setup() is False  # idempotent
+    panel._repr_mimebundle_()  # the first panel displayed loads BokehJS ...
+    panel._repr_mimebundle_()  # ... once per kernel
     assert len(calls) == 1
     (args, kwargs), = calls
-    assert args[0] is INLINE and kwargs == {"hide_banner": True}
-    assert setup(force=True) is True and len(calls) == 2
+    assert args[0] is INLINE and kwargs == {"hide_banner": True}  # inline: works offline
+    # An explicit setup() loads again: a reloaded page has lost BokehJS, the kernel has not.
+    assert setup() is True and len(calls) == 2
+    panel._repr_mimebundle_()
+    assert len(calls) == 2
 
 
 def test_load_ext_calls_setup(monkeypatch):
@@ -232,13 +247,6 @@ def test_load_ext_calls_setup(monkeypatch):
     seen = []
     monkeypatch.setattr("lmm_teach.widgets.setup", lambda: seen.append(1))
     lmm_teach.load_ipython_extension(None)
-    assert seen == [1]
-
-
-def test_panels_load_bokehjs_when_displayed(monkeypatch, panel):
-    seen = []
-    monkeypatch.setattr("lmm_teach.widgets.base.setup", lambda: seen.append(1))
-    panel._repr_mimebundle_()
     assert seen == [1]
 
 

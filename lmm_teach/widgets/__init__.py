@@ -3,9 +3,10 @@
 ``lmm_teach.Explorer()`` shows the whole app; every panel also works alone in
 a lesson: ``DesignPanel()``, ``DataPanel(data, y=..., subject=..., time=...)``,
 ``LMMPanel(fit, data=...)``, ``AnovaPanel(anova, data=...)``,
-``ComparePanel(analysis)``.  BokehJS is loaded inline once per kernel by
-:func:`setup` (``%load_ext lmm_teach``), and by every panel when it is
-displayed.
+``ComparePanel(analysis)``.  BokehJS is loaded inline (no CDN) by
+:func:`setup` (``%load_ext lmm_teach``), and by the first panel this kernel
+displays; an explicit ``setup()`` loads it again, for a page the browser
+reloaded while the kernel kept running.
 
 Panels
 ------

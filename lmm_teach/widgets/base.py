@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import ipywidgets as widgets
 
-from lmm_teach.widgets.notebook import setup
+from lmm_teach.widgets.notebook import ensure_bokehjs
 
 __all__ = ["Panel", "StatusArea", "Batcher", "escape"]
 
@@ -38,7 +38,7 @@ class Panel:
         self.layout.add_class(css_class)
 
     def _repr_mimebundle_(self, **kwargs):
-        setup()
+        ensure_bokehjs()
         return self.layout._repr_mimebundle_(**kwargs)
 
 
@@ -64,7 +64,7 @@ class StatusArea:
         if not notes:
             self._set("ok", "", "")
             return
-        items = "".join(f"<li>{escape(n)}</li>" for n in notes)
+        items = "".join(f"<li style='line-height:1.4'>{escape(n)}</li>" for n in notes)
         head = f"<b>{escape(title)}</b>" if title else ""
         self._set("notes", head + f"<ul style='margin:2px 0 2px 1em;padding:0'>{items}</ul>",
                   "\n".join(([title] if title else []) + notes))

@@ -49,10 +49,10 @@ class ComparePanel(Panel):
     def prepare(self, analysis) -> Callable[[], None]:
         """Compute everything to show ``analysis``; return the function that shows it."""
         lines = hypothesis_lines(analysis.comparison)
-        answers = "".join(f"<p style='margin:2px 0'>{escape(line)}</p>" for line in lines)
+        answers = "".join(f"<p style='margin:2px 0 6px 0;line-height:1.4'>{escape(line)}</p>" for line in lines)
         notes = ""
         if analysis.notes:
-            items = "".join(f"<li>{escape(n)}</li>" for n in analysis.notes)
+            items = "".join(f"<li style='line-height:1.4'>{escape(n)}</li>" for n in analysis.notes)
             notes = f"<p style='margin:6px 0 0 0'><b>What differs and why</b></p><ul style='margin:0'>{items}</ul>"
         table = comparison_table(analysis.comparison)
         est = compare_data(analysis.comparison)

@@ -8,13 +8,15 @@ description as a tooltip (the ``title`` attribute a screen reader reads).
 
 from __future__ import annotations
 
+import html
 import math
 
 import ipywidgets as widgets
 
 from lmm_teach.design import FieldInfo
 
-__all__ = ["make_control", "set_control", "control_value", "format_times", "parse_times", "GROUP_TITLES"]
+__all__ = ["make_control", "control_row", "visible_label", "set_control", "control_value", "format_times",
+           "parse_times", "GROUP_TITLES"]
 
 #: Section headings of the Design panel, in order, in words a learner knows.
 GROUP_TITLES = {
@@ -25,21 +27,53 @@ GROUP_TITLES = {
     "Missing data": "Missing visits and dropout",
 }
 
-_STYLE = {"description_width": "initial"}
-_WIDTH = "390px"
+# Labels sit above their control, so that every slider gets the full width
+# (a label column wide enough for "Dropout driven by the unseen (MNAR)" would
+# leave a slider a few pixels long).  The control keeps its own ``description``
+# (ipywidgets renders it as a <label> tied to the input, which screen readers
+# announce) at zero width: visually hidden, still in the accessibility tree.
+_HIDDEN_LABEL = {"description_width": "0px"}
+_WIDTH = "400px"
+
+
+def _unit(info: FieldInfo) -> str:
+    """The unit, unless the label already says it ("Number of patients": patients)."""
+    unit = info.unit
+    return "" if not unit or unit.rstrip("s").lower() in info.label.lower() else unit
 
 
 def _description(info: FieldInfo) -> str:
-    """The visible label: the field's label plus its unit when it adds information."""
-    unit = info.unit
-    if not unit or unit.rstrip("s").lower() in info.label.lower():
-        return info.label
-    return f"{info.label} ({unit})"
+    """What a screen reader announces: the label and the unit."""
+    unit = _unit(info)
+    return f"{info.label} ({unit})" if unit else info.label
+
+
+def visible_label(info: FieldInfo) -> widgets.HTML:
+    """The label shown above a control, with its unit in grey."""
+    unit = _unit(info)
+    tail = f" <span style='color:#666;font-size:11px'>({escape(unit)})</span>" if unit else ""
+    w = widgets.HTML(f"<span style='font-size:12px' title='{escape(_tooltip(info))}'>"
+                     f"{escape(info.label)}{tail}</span>",
+                     layout=widgets.Layout(margin="4px 0 0 4px", height="18px"))
+    w.add_class("lmm-label")
+    return w
+
+
+def control_row(info: FieldInfo, control: widgets.Widget) -> widgets.Widget:
+    """A control with its visible label above it (a check box carries its own label)."""
+    if info.kind == "bool":
+        return control
+    return widgets.VBox([visible_label(info), control])
+
+
+def escape(text: str) -> str:
+    return html.escape(str(text), quote=True)
 
 
 def _tooltip(info: FieldInfo) -> str:
     text = info.description[:1].upper() + info.description[1:]
-    return f"{text}. [{info.name}]"
+    unit = f" Unit: {info.unit}." if info.unit else ""
+    return f"{text}.{unit} [{info.name}]"
 
 
 def _decimals(step: float | None) -> int:
@@ -79,7 +113,7 @@ def parse_times(text: str) -> tuple[float, ...]:
 
 def make_control(info: FieldInfo, value) -> widgets.Widget:
     """A widget for one Design field, showing ``value``."""
-    common = {"description": _description(info), "tooltip": _tooltip(info), "style": _STYLE,
+    common = {"description": _description(info), "tooltip": _tooltip(info), "style": _HIDDEN_LABEL,
               "layout": widgets.Layout(width=_WIDTH)}
     kind = info.kind
     if kind == "int":
@@ -90,6 +124,7 @@ def make_control(info: FieldInfo, value) -> widgets.Widget:
         w = widgets.FloatSlider(min=float(info.min), max=float(info.max), step=float(info.step or 0.01),
                                 readout_format=f".{d}f", continuous_update=False, **common)
     elif kind == "bool":
+        common["style"] = {"description_width": "initial"}  # a check box shows its own label
         w = widgets.Checkbox(indent=False, **common)
     elif kind == "choice":
         w = widgets.Dropdown(options=list(info.choices), **common)

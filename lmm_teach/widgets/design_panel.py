@@ -6,7 +6,7 @@ import ipywidgets as widgets
 
 from lmm_teach.design import FIELDS, PRESETS, Design
 from lmm_teach.widgets.base import Batcher, Panel, StatusArea, escape
-from lmm_teach.widgets.controls import GROUP_TITLES, control_value, make_control, set_control
+from lmm_teach.widgets.controls import GROUP_TITLES, control_row, control_value, make_control, set_control
 
 __all__ = ["DesignPanel"]
 
@@ -73,13 +73,13 @@ class DesignPanel(Panel):
         self.preset = widgets.Dropdown(options=[_CUSTOM, *PRESETS], value=_CUSTOM, description="Preset",
                                        tooltip="Start from a classroom design",
                                        style={"description_width": "initial"},
-                                       layout=widgets.Layout(width="390px"))
+                                       layout=widgets.Layout(width="400px"))
         self.preset.add_class("lmm-preset")
         self.random_slope = widgets.Checkbox(
             value=bool(design.sd_slope > 0) if random_slope is None else bool(random_slope),
             description="LMM: give each patient its own slope", indent=False,
             tooltip="Fit y ~ time + (time | patient) instead of (1 | patient) [random_slope]",
-            layout=widgets.Layout(width="390px"))
+            layout=widgets.Layout(width="400px"))
         self.random_slope.add_class("lmm-random-slope")
         for w in self.controls.values():
             w.observe(self._on_control, names="value")
@@ -89,23 +89,26 @@ class DesignPanel(Panel):
         self.new_sample.on_click(lambda button: self.next_sample())
         self._sync_preset(design)
 
+        def row(name):
+            return control_row(FIELDS[name], self.controls[name])
+
         groups = []
         for group, title in GROUP_TITLES.items():
-            members = [self.controls[n] for n, info in FIELDS.items() if info.group == group]
+            members = [row(n) for n, info in FIELDS.items() if info.group == group]
             if members:
                 heading = widgets.HTML(f"<h4 style='margin:8px 0 2px 0'>{escape(title)}</h4>")
                 box = widgets.VBox([heading, *members])
                 box.add_class(f"lmm-design-group-{group.lower().replace(' ', '-')}")
                 groups.append(box)
         known = set(GROUP_TITLES)
-        rest = [self.controls[n] for n, info in FIELDS.items() if info.group not in known]
+        rest = [row(n) for n, info in FIELDS.items() if info.group not in known]
         if rest:  # a field added to Design later still gets a control
             groups.append(widgets.VBox([widgets.HTML("<h4>More</h4>"), *rest]))
         model = widgets.VBox([widgets.HTML("<h4 style='margin:8px 0 2px 0'>Model fitted</h4>"),
                               self.random_slope])
         self.layout = widgets.VBox(
             [self.preset, widgets.HBox([self.seed, self.new_sample]), self.status.widget, *groups, model],
-            layout=widgets.Layout(width="410px"),
+            layout=widgets.Layout(width="420px"),
         )
         self._finish_layout("lmm-design")
 

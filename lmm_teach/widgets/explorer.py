@@ -206,7 +206,7 @@ class Explorer(Panel):
         self.tabs.add_class("lmm-tabs")
         self.tabs.observe(self._on_tab, names="selected_index")
         title = widgets.HTML("<h3 style='margin:4px 0'>Linear mixed model explorer</h3>")
-        results = widgets.VBox([self.status.widget, self.tabs], layout=widgets.Layout(width="620px"))
+        results = widgets.VBox([self.status.widget, self.tabs], layout=widgets.Layout(width="640px"))
         results.add_class("lmm-results")
         self.layout = widgets.VBox([title, widgets.HBox([self.design_panel.layout, results],
                                                         layout=widgets.Layout(flex_flow="row wrap"))])

@@ -9,12 +9,12 @@ on the page already, which is what :func:`setup` does.
 
 from __future__ import annotations
 
-__all__ = ["setup", "embed", "in_notebook"]
+__all__ = ["setup", "ensure_bokehjs", "embed", "in_notebook"]
 
-# Whether BokehJS has been sent to the front end by this kernel.  This is the
-# one piece of module state in the widget layer, on purpose: loading BokehJS is
-# a per-kernel fact (about 1 MB of JavaScript in the notebook's output) that
-# every panel must be able to check before it displays itself.
+# Whether this kernel has sent BokehJS to a front end.  This is the one piece
+# of module state in the widget layer, on purpose: it is a per-kernel fact
+# (about 4 MB of JavaScript in the notebook's output) that every panel checks
+# before it displays itself.
 _LOADED = {"bokehjs": False}
 
 
@@ -28,23 +28,29 @@ def in_notebook() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def setup(*, force: bool = False) -> bool:
-    """Load BokehJS (inline, no CDN) into this notebook, once per kernel.
+def _load() -> None:
+    from bokeh.io import output_notebook
+    from bokeh.resources import INLINE
 
-    Every panel calls this when it is displayed, so a lesson that forgets it
-    still works; ``%load_ext lmm_teach`` calls it too.  Outside a notebook it
-    does nothing.
+    output_notebook(INLINE, hide_banner=True)
+    _LOADED["bokehjs"] = True
 
-    Parameters
-    ----------
-    force : bool
-        Load again even if this kernel already did (e.g. after reloading the
-        browser page, which forgets the scripts it had).
+
+def setup() -> bool:
+    """Load BokehJS (inline, no CDN) into this notebook page.
+
+    Put it at the top of a lesson (or ``%load_ext lmm_teach``).  Panels load
+    BokehJS themselves the first time this kernel displays one, so a lesson
+    that forgets it still works; calling ``setup()`` explicitly loads again,
+    which is what a page needs after the browser reloaded it while the kernel
+    kept running (the kernel remembers, the new page does not).  BokehJS
+    itself skips a second load in the same page.  Outside a notebook it does
+    nothing.
 
     Returns
     -------
     bool
-        True if BokehJS was sent to the front end by this call.
+        True if BokehJS was sent to the front end.
 
     Examples
     --------
@@ -52,15 +58,20 @@ def setup(*, force: bool = False) -> bool:
     >>> lmm_teach.setup()   # outside a notebook: nothing to do
     False
     """
-    if _LOADED["bokehjs"] and not force:
-        return False
     if not in_notebook():
         return False
-    from bokeh.io import output_notebook
-    from bokeh.resources import INLINE
+    _load()
+    return True
 
-    output_notebook(INLINE, hide_banner=True)
-    _LOADED["bokehjs"] = True
+
+def ensure_bokehjs() -> bool:
+    """Load BokehJS unless this kernel already did (what panels call when displayed).
+
+    Returns True if it was sent now.
+    """
+    if _LOADED["bokehjs"] or not in_notebook():
+        return False
+    _load()
     return True
 
 

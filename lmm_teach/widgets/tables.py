@@ -21,8 +21,9 @@ __all__ = [
 
 _TABLE_STYLE = ("border-collapse:collapse;font-size:12px;margin:4px 0 8px 0;"
                 "font-variant-numeric:tabular-nums")
-_CELL = "padding:2px 8px;border-bottom:1px solid #ddd;text-align:right"
-_HEAD = "padding:2px 8px;border-bottom:2px solid #888;text-align:right"
+# line-height: Notebook 7 gives widget HTML a tall line; tables stay compact.
+_CELL = "padding:2px 5px;border-bottom:1px solid #ddd;text-align:right;line-height:1.3"
+_HEAD = "padding:2px 5px;border-bottom:2px solid #888;text-align:right;line-height:1.3;vertical-align:bottom"
 
 
 def fmt(x, digits: int = 3) -> str:
@@ -171,20 +172,44 @@ def cell_means_table(anova) -> str:
     return html_table(_records(means), cols, caption="Visit means of the complete cases", css="lmm-table-means")
 
 
+# Short names: the table must fit the results column beside the controls.
+_TABLE_METHODS = {"LMM": "LMM", "LMM (categorical)": "LMM (cat. time)", "ANOVA (complete cases)": "ANOVA"}
+
+
 def comparison_table(comparison: pd.DataFrame) -> str:
-    """LMM beside ANOVA, one row per hypothesis and method."""
-    rows = []
-    for r in _records(comparison):
-        row = dict(r)
-        stat = r.get("statistic") or ""
-        val = fmt(r.get("value"))
-        dfs = ", ".join(x for x in (fmt(r.get("df_num"), 3), fmt(r.get("df_den"), 4)) if x)
-        row["test"] = f"{stat} = {val}" + (f" ({dfs})" if dfs else "") if val else ""
-        row["p_show"] = fmt_p(r.get("p")) + (f" (GG {fmt_p(r.get('p_gg'))})" if fmt_p(r.get("p_gg")) else "")
-        rows.append(row)
-    cols = [("hypothesis", "hypothesis", str), ("method", "method", str), ("estimate", "estimate", None),
-            ("se", "SE", None), ("test", "test (df)", str), ("p_show", "p", str),
-            ("n_subjects", "subjects", None), ("n_obs", "observations", None)]
-    if "truth" in comparison.columns and comparison["truth"].notna().any():
+    """LMM beside ANOVA: one block of rows per hypothesis, one row per method."""
+    from lmm_teach.plots.comparison import short_method
+    from lmm_teach.widgets.explain import QUESTIONS
+
+    has_truth = "truth" in comparison.columns and comparison["truth"].notna().any()
+    cols = [("method", "method", str), ("estimate", "estimate", None), ("se", "SE", None),
+            ("test", "test", str), ("p_show", "p", str), ("n_subjects", "subjects", None),
+            ("n_obs", "obs.", None)]
+    if has_truth:
         cols.append(("truth", "truth", None))
-    return html_table(rows, cols, caption="The same questions, two methods", css="lmm-table-compare")
+    head = "".join(
+        f"<th scope='col' style='{_HEAD}{';text-align:left' if f is str else ''}'>{escape(h)}</th>"
+        for _, h, f in cols)
+    body = []
+    nowrap = ";white-space:nowrap"
+    for hyp, rows in comparison.groupby("hypothesis", sort=False):
+        question = QUESTIONS.get(hyp, "")
+        body.append(f"<tr><th scope='rowgroup' colspan='{len(cols)}' style='{_CELL};text-align:left;"
+                    f"background:#f2f2f2'>{escape(hyp)}{': ' + escape(question) if question else ''}</th></tr>")
+        for r in _records(rows):
+            stat, val = r.get("statistic") or "", fmt(r.get("value"))
+            dfs = ", ".join(x for x in (fmt(r.get("df_num"), 3), fmt(r.get("df_den"), 3)) if x)
+            test = f"{stat}({dfs}) = {val}" if val else ""
+            p_show = fmt_p(r.get("p")) + (f" (GG {fmt_p(r.get('p_gg'))})" if fmt_p(r.get("p_gg")) else "")
+            method = _TABLE_METHODS.get(short_method(r["method"]), r["method"])
+            values = {**r, "method": method, "test": test, "p_show": p_show}
+            cells = [f"<th scope='row' style='{_CELL};text-align:left;font-weight:normal{nowrap}'>"
+                     f"{escape(values['method'])}</th>"]
+            for key, _, f in cols[1:]:
+                align = ";text-align:left" if f is str else ""
+                cells.append(f"<td style='{_CELL}{align}{nowrap}'>{escape((f or fmt)(values.get(key)))}</td>")
+            body.append("<tr>" + "".join(cells) + "</tr>")
+    return (f"<table class='lmm-table lmm-table-compare' style='{_TABLE_STYLE}'>"
+            "<caption style='caption-side:top;text-align:left;font-weight:bold;padding:2px 0'>"
+            "The same questions, two methods (ANOVA: complete cases only)</caption>"
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
