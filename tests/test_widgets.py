@@ -260,3 +260,23 @@ def test_embed_wraps_a_figure_as_a_widget():
     model = embed(fig)
     assert isinstance(model, BokehModel) and isinstance(model, widgets.DOMWidget)
     assert "lmm-bokeh" in model._dom_classes
+
+
+def test_teaching_notes_say_each_thing_once():
+    """The core's specific warning wins; the panel's own explanation fills a gap."""
+    from types import SimpleNamespace
+
+    from lmm_teach.widgets.explain import teaching_notes
+
+    core = ("Singular fit: the variance between subjects is estimated as 0 (core wording).",
+            "The RM-ANOVA could not be computed: only 1 of 4 subjects has all visits.")
+    a = SimpleNamespace(lmm=SimpleNamespace(singular=True, converged=False), anova=None,
+                        warnings=core, notes=("The RM-ANOVA needs subjects with every visit.",))
+    notes = teaching_notes(a)
+    assert notes[:2] == list(core)
+    assert sum("singular" in n.lower() for n in notes) == 1
+    assert sum("anova" in n.lower() for n in notes) == 1
+    assert any("did not fully converge" in n for n in notes)  # not worded by the core: added
+    quiet = SimpleNamespace(lmm=SimpleNamespace(singular=False, converged=True), anova=object(),
+                            warnings=(), notes=("a note for the Compare tab",))
+    assert teaching_notes(quiet) == []

@@ -389,3 +389,11 @@ def test_a_panel_that_cannot_plot_is_explained(fresh, monkeypatch):
     _select(fresh, "LMM")
     assert fresh.status.kind == "problem" and "LMM tab" in fresh.status.text
     assert "LMM" in fresh.stale and fresh.result.design.n_subjects == 31
+
+
+def test_an_outcome_without_variation_is_explained(fresh):
+    bp = lmm_teach.load_bp().assign(bp=120.0)
+    good = fresh.result
+    assert fresh.show_data(bp, y="bp", subject="patient", time="time_num", visit="time") is False
+    assert "no variation" in fresh.status.text and "120" in fresh.status.text
+    assert fresh.result is good

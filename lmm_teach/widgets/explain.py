@@ -74,43 +74,81 @@ def hypothesis_lines(comparison: pd.DataFrame) -> list[str]:
     return lines
 
 
-def teaching_notes(analysis) -> list[str]:
-    """What a learner should know about a fit: singular, non-converged, no ANOVA, plus the core's notes.
+# Topics of the messages a fit can raise; the status shows one message per topic.
+_TOPICS = {
+    "singular": ("singular", "boundary"),
+    "convergence": ("converge",),
+    "no anova": ("could not be computed", "too few", "no rm-anova"),
+}
 
-    The explanations read as teaching moments, not as errors.
+
+def _topic(text: str) -> str | None:
+    low = text.lower()
+    for topic, words in _TOPICS.items():
+        if topic == "no anova" and "anova" not in low:
+            continue
+        if any(w in low for w in words):
+            return topic
+    return None
+
+
+def teaching_notes(analysis) -> list[str]:
+    """What a learner should know about the fits, one message per topic.
+
+    The core's warnings come first (they are the most specific, e.g. which
+    visit is missing for how many subjects); a singular or non-converged fit,
+    or a missing ANOVA, that the core did not word is explained here, as a
+    teaching moment rather than an error.  ``analysis.notes`` (what differs
+    between the methods) belong to the Compare tab and are not repeated.
     """
-    notes = []
     lmm = analysis.lmm
+    own = []
     if lmm.singular:
-        notes.append("Singular fit: the patients' own levels vary no more than the measurement noise "
-                     "explains, so the between-subject variance is estimated as 0 (on the boundary). The "
-                     "LMM then treats the measurements as independent, and its results match an ordinary "
-                     "regression; the random-effect test (LRT) finds nothing. This is not a bug: it is "
-                     "what the data say.")
+        own.append("Singular fit: the patients' own levels vary no more than the measurement noise "
+                   "explains, so the between-subject variance is estimated as 0 (on the boundary). The "
+                   "LMM then treats the measurements as independent, and its results match an ordinary "
+                   "regression; the random-effect test (LRT) finds nothing. This is not a bug: it is "
+                   "what the data say.")
     if not lmm.converged:
-        notes.append("The LMM's optimiser did not fully converge: the estimates may be unreliable. This "
-                     "happens with very few subjects or a variance close to 0; try more patients.")
+        own.append("The LMM's optimiser did not fully converge: the estimates may be unreliable. This "
+                   "happens with very few subjects or a variance close to 0; try more patients.")
     if analysis.anova is None:
-        notes.append("No RM-ANOVA: it needs at least two subjects (in each arm) with every visit, and there "
-                     "are fewer. The LMM still uses every measurement.")
-    for text in (*analysis.notes, *analysis.warnings):
-        if text not in notes:
-            notes.append(text)
+        own.append("No RM-ANOVA: it needs at least two subjects (in each arm) with every visit, and there "
+                   "are fewer. The LMM still uses every measurement.")
+    notes, seen = [], set()
+    for text in (*analysis.warnings, *own):
+        topic = _topic(text)
+        if text in notes or (topic is not None and topic in seen):
+            continue
+        seen.add(topic)
+        notes.append(text)
     return notes
 
 
-def explain_error(exc: BaseException) -> tuple[str, str, str]:
+def explain_error(exc: BaseException, *, data: pd.DataFrame | None = None,
+                  y: str | None = None) -> tuple[str, str, str]:
     """(title, explanation, hint) for any exception raised while updating.
+
+    With the data and the outcome column, an outcome without any variation is
+    recognised, whatever the exception it caused deep inside a fit.
 
     Examples
     --------
     >>> explain_error(ValueError("n_clinics (number of clinics) must be 0 or between 2 and 3"))[0]
     'This design cannot be simulated'
+    >>> explain_error(ZeroDivisionError(), data=pd.DataFrame({"y": [5.0, 5.0]}), y="y")[0]
+    'There is no variation to explain'
     """
     from lmm_teach.validate import DataError
 
     keep = "The plots still show the last results that worked."
     msg = str(exc).strip() or type(exc).__name__
+    constant = _constant_value(data, y)
+    if constant is not None and not isinstance(exc, DataError):
+        return ("There is no variation to explain",
+                f"Every measurement of {y!r} has the same value ({constant:g}): all the variances are 0, so "
+                "there is nothing for a model to split into between-subject and within-subject parts.",
+                keep + " Check that the right column is the outcome.")
     if isinstance(exc, DataError):
         return ("These data cannot be analysed", msg, keep + " Change a setting (e.g. more patients, "
                 "less dropout) or choose a preset.")
@@ -127,3 +165,13 @@ def explain_error(exc: BaseException) -> tuple[str, str, str]:
     return ("Something unexpected happened",
             f"{type(exc).__name__}: {msg}",
             keep + " Try another value or a preset; if it happens again, tell your teacher.")
+
+
+def _constant_value(data, y):
+    """The value of an outcome column that never varies (None if it varies or is unknown)."""
+    if data is None or y is None or y not in getattr(data, "columns", ()):
+        return None
+    values = pd.to_numeric(data[y], errors="coerce").dropna().to_numpy(float)
+    if len(values) and np.ptp(values) == 0:
+        return float(values[0])
+    return None

@@ -279,7 +279,7 @@ class Explorer(Panel):
                 result = ExplorerResult(design=None, seed=None, random_slope=random_slope, simulation=None,
                                         columns=cols, data=data, analysis=analysis)
         except Exception as exc:
-            return self._fail(exc)
+            return self._fail(exc, data=data, y=y)
         return self._publish(result)
 
     def update_all_panels(self) -> bool:
@@ -360,10 +360,10 @@ class Explorer(Panel):
         if title in self.stale:
             self._render(title)
 
-    def _fail(self, exc: Exception) -> bool:
+    def _fail(self, exc: Exception, **context) -> bool:
         self.error = exc
         self.error_traceback = traceback.format_exc()
-        title, explanation, hint = explain_error(exc)
+        title, explanation, hint = explain_error(exc, **context)
         self.status.problem(title, explanation, hint=hint)
         return False
 
