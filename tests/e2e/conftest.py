@@ -79,7 +79,8 @@ def chromium_path() -> str:
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     path = Path(os.environ.get("LMM_TEACH_ARTIFACTS", REPO / "test-artifacts")) / "e2e"
-    path.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(path, ignore_errors=True)  # no screenshot from an earlier run may mislead
+    path.mkdir(parents=True)
     return path
 
 
@@ -96,6 +97,14 @@ def jupyter(chromium_path, tmp_path_factory):
     else:
         root.mkdir()
     server = start_server(root, base / "state")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def notebook7(jupyter, tmp_path_factory):
+    """``jupyter notebook`` (Notebook 7), as a teacher may start it, on the same root."""
+    server = start_server(jupyter.root_dir, tmp_path_factory.mktemp("notebook7"), app="notebook")
     yield server
     server.stop()
 

@@ -46,7 +46,10 @@ def new_notebook(sources: list[str]) -> nbformat.NotebookNode:
 def write_probe(path: Path, *, broken: bool = False) -> Path:
     """Write the probe notebook to ``path``; ``broken`` loads BokehJS from the CDN."""
     resources = "bokeh.resources.CDN" if broken else "bokeh.resources.INLINE"
-    nb = new_notebook(["print('probe ready')", SLIDER, PLOT.format(resources=resources)])
+    nb = new_notebook(["print('probe ready')", SLIDER, PLOT.format(resources=resources),
+                       "probe_done = True", ""])
+    # Like the lessons' exercises: input hidden, so no "[n]:" prompt on screen.
+    nb.cells[3].metadata["jupyter"] = {"source_hidden": True}
     nbformat.write(nb, path)
     return path
 
@@ -60,11 +63,19 @@ display({"application/vnd.jupyter.widget-view+json":
          {"model_id": "0123456789abcdef", "version_major": 2, "version_minor": 0}}, raw=True)"""
 
 
+# A plot whose data never reach the browser looks like this one: a frame, no axes, no glyphs
+# (BokehJS logs "could not set initial ranges"); the canvas exists all the same.
+EMPTY_PLOT = PLOT.format(resources="bokeh.resources.INLINE").replace(
+    "fig.line([0, 1, 2, 3], [1, 3, 2, 4])", "fig.line(x=[], y=[])").replace("probe plot", "empty probe")
+
+
 def write_faulty(path: Path) -> Path:
-    """A notebook with what the checks must report: stderr, a missing widget, a traceback."""
+    """A notebook with what the checks must report: stderr, a missing widget, an empty plot,
+    a traceback."""
     nb = new_notebook([
         "import sys\nprint('a warning a learner would see', file=sys.stderr)",
         MISSING_WIDGET,
+        EMPTY_PLOT,
         "1 / 0",
         "print('never runs: the kernel aborts the queue after an error')",
     ])

@@ -24,6 +24,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
+
 # Settings a learner may change but a test must not depend on.  The news and update checks
 # would reach the internet (and pop up a toast over the notebook).
 USER_SETTINGS = {
@@ -94,7 +96,8 @@ class JupyterServer:
 
 
 def start_server(root_dir: Path, state_dir: Path, *, app: str = "lab", timeout: float = 120.0) -> JupyterServer:
-    """Start JupyterLab on a free port with a random token, serving ``root_dir``.
+    """Start ``jupyter lab`` (or ``app="notebook"``: Notebook 7) on a free port with a random
+    token, serving ``root_dir``.
 
     ``state_dir`` receives the isolated config, runtime, workspaces and settings directories
     and the server log.  Raises ``RuntimeError`` (with the log) if the server does not answer
@@ -135,6 +138,9 @@ def start_server(root_dir: Path, state_dir: Path, *, app: str = "lab", timeout: 
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         # The default extension manager queries PyPI; the tests never install extensions.
         "--LabApp.extension_manager=readonly",
+        # window.jupyterapp, to read the notebook's model (cells' execution counts).
+        "--LabApp.expose_app_in_browser=True",
+        "--JupyterNotebookApp.expose_app_in_browser=True",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")  # CI containers run as root
@@ -169,7 +175,7 @@ def start_server(root_dir: Path, state_dir: Path, *, app: str = "lab", timeout: 
     if process.poll() is None:
         process.kill()
         process.wait(timeout=10)
-    raise RuntimeError(f"JupyterLab did not start within {timeout:.0f} s; server log:\n{log}")
+    raise RuntimeError(f"jupyter {app} did not start within {timeout:.0f} s; server log:\n{log}")
 
 
 def _answers(server: JupyterServer) -> bool:
@@ -181,6 +187,21 @@ def _answers(server: JupyterServer) -> bool:
 
 
 def copy_notebooks(src: Path, dst: Path) -> Path:
-    """A disposable copy of ``notebooks/`` (running a lesson may write files next to it)."""
+    """A disposable copy of ``notebooks/`` (running a lesson may write files next to it).
+
+    Saved outputs and execution counts are removed from the copies, so that after "Run All"
+    every count and every output on screen comes from this run.
+    """
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    for path in dst.rglob("*.ipynb"):
+        strip_outputs(path)
     return dst
+
+
+def strip_outputs(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    nbformat.write(nb, path)

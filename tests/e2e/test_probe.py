@@ -9,7 +9,7 @@ draws).
 from __future__ import annotations
 
 from .probe import write_faulty, write_probe
-from .ui import screenshot_notebook
+from .ui import notebook_state, screenshot_notebook
 
 
 def test_probe_notebook_renders(learner, probe_dir, artifacts_dir):
@@ -20,6 +20,9 @@ def test_probe_notebook_renders(learner, probe_dir, artifacts_dir):
     assert report.all_problems() == []
     assert report.plots == 1, "the BokehModel's plot root was not found"
     assert report.widgets >= 2, "slider and BokehModel views expected"
+    # Every non-blank cell ran, the one with hidden input too; the blank one gets no count.
+    counts = [c["count"] for c in notebook_state(learner.page)["cells"]]
+    assert counts == [1, 2, 3, 4, None]
     # The slider really is an interactive control, not a picture of one.
     handle = learner.page.locator("[role=slider]").first
     assert handle.get_attribute("aria-valuenow") == "3.0"
@@ -37,14 +40,18 @@ def test_bokehjs_from_a_blocked_cdn_is_reported(learner, probe_dir):
     assert report.plots == 0
 
 
-def test_errors_stderr_and_missing_widgets_are_reported(learner, probe_dir):
+def test_errors_stderr_missing_widgets_and_empty_plots_are_reported(learner, probe_dir):
     write_faulty(probe_dir / "faulty.ipynb")
-    # The wait returns once the traceback is shown and nothing is queued (cell 4 never runs).
-    report = learner.run_all("e2e_probe/faulty.ipynb")
+    # The wait returns once the traceback is shown and nothing is queued (cell 5 never runs).
+    # The empty plot stays "pending" (data could still arrive): a shorter wait keeps this fast.
+    report = learner.run_all("e2e_probe/faulty.ipynb", settle=20)
     print(f"\nfaulty probe: {report.describe()}")
     problems = "\n".join(report.problems)
     assert "cell 1: stderr output: a warning a learner would see" in problems
     assert ("cell 2: widget: Error displaying widget" in problems
             or 'cell 2: widget still "Loading widget..."' in problems)
-    assert "cell 3: error output:" in problems and "ZeroDivisionError" in problems
-    assert "cell 4" not in problems
+    assert 'cell 3: bokeh plot "empty probe" is empty' in problems
+    assert "cell 4: error output:" in problems and "ZeroDivisionError" in problems
+    assert "cell 5" not in problems
+    counts = [c["count"] for c in notebook_state(learner.page)["cells"]]
+    assert counts[:4] == [1, 2, 3, 4] and counts[4] is None

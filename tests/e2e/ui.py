@@ -69,39 +69,58 @@ class ConsoleLog:
             self.errors.append(text + (f" ({url})" if url else ""))
 
 
-def code_cell_positions(path: Path) -> list[int]:
-    """Positions (0-based, among all cells) of the code cells that run: non-blank source.
-
-    JupyterLab leaves a blank code cell's prompt at ``[ ]`` after running it.
-    """
-    nb = nbformat.read(path, as_version=4)
-    return [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
-
-
 def n_cells(path: Path) -> int:
     return len(nbformat.read(path, as_version=4).cells)
 
 
 # --------------------------------------------------------------------------- opening
 
-def open_notebook(page, url: str, expected_cells: int) -> None:
-    """Go to ``url`` and wait until the notebook shows all its cells and its kernel is idle.
+# The notebook's model, read through ``window.jupyterapp`` (the server runs with
+# ``expose_app_in_browser``, as JupyterLab's own UI tests do).  The DOM cannot say whether a
+# cell ran: a cell whose input is hidden (the lessons' exercises) shows no ``[n]:`` prompt.
+_NOTEBOOK_JS = """() => {
+    const app = window.jupyterapp;
+    const panel = app && app.shell.currentWidget;
+    if (!panel || !panel.content || !panel.sessionContext || !panel.context) return null;
+    const session = panel.sessionContext.session;
+    const kernel = session && session.kernel;
+    return {
+        path: panel.context.path,
+        ready: panel.context.isReady && panel.sessionContext.isReady,
+        kernel: kernel ? kernel.status : null,
+        cells: panel.content.widgets.map(cell => {
+            const m = cell.model;
+            const outputs = m.outputs ? [...Array(m.outputs.length).keys()].map(i => m.outputs.get(i)) : [];
+            return {
+                type: m.type,
+                blank: m.sharedModel.getSource().trim() === '',
+                count: m.type === 'code' ? m.executionCount : null,
+                running: m.executionState === 'running',
+                error: outputs.some(o => o.type === 'error'),
+            };
+        }),
+    };
+}"""
 
-    Works for JupyterLab and Notebook 7: both show ``.jp-KernelName`` in the notebook toolbar
-    ("No Kernel" until the session exists) and the execution indicator with ``data-status``.
+
+def notebook_state(page) -> dict | None:
+    """The open notebook's model: path, kernel status, and per cell its execution count."""
+    return page.evaluate(_NOTEBOOK_JS)
+
+
+def open_notebook(page, url: str, path: str, expected_cells: int) -> None:
+    """Go to ``url`` and wait until notebook ``path`` shows all its cells and its kernel is idle.
+
+    Works for JupyterLab and Notebook 7 (both expose the same application object).
     """
     page.goto(url, wait_until="domcontentloaded", timeout=OPEN_TIMEOUT_MS)
     page.wait_for_function(
-        """(n) => {
-            const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
-            if (!panel) return false;
-            const cells = panel.querySelectorAll('.jp-Notebook .jp-Cell').length;
-            const name = panel.querySelector('.jp-KernelName');
-            const status = panel.querySelector('[data-status]');
-            return cells === n && name && !/no kernel/i.test(name.textContent)
-                && status && status.getAttribute('data-status') === 'idle';
-        }""",
-        arg=expected_cells,
+        f"""([path, n]) => {{
+            const s = ({_NOTEBOOK_JS})();
+            return !!s && s.path === path && s.ready && s.kernel === 'idle' && s.cells.length === n
+                && document.querySelectorAll('.jp-NotebookPanel .jp-Notebook .jp-Cell').length >= n;
+        }}""",
+        arg=[path, expected_cells],
         timeout=OPEN_TIMEOUT_MS,
         polling=250,
     )
@@ -113,48 +132,29 @@ def run_all_cells(page) -> None:
     page.locator(".lm-Menu-item:visible", has_text="Run All Cells").first.click()
 
 
-# JS run in the page: the notebook's state cell by cell.
-_CELL_STATE_JS = """() => {
-    const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
-    const status = panel.querySelector('[data-status]');
-    const cells = [...panel.querySelectorAll('.jp-Notebook .jp-Cell')].map(cell => {
-        const prompt = cell.querySelector('.jp-InputPrompt');
-        return {
-            code: cell.classList.contains('jp-CodeCell'),
-            prompt: prompt ? prompt.textContent.trim() : '',
-            traceback: [...cell.querySelectorAll(
-                '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
-                .some(o => /Traceback|Error\\b/.test(o.textContent)),
-        };
-    });
-    return {kernel: status ? status.getAttribute('data-status') : null, cells};
-}"""
+def wait_until_all_ran(page, *, timeout: float = RUN_TIMEOUT_S) -> dict:
+    """Wait until the kernel is idle and every non-blank code cell has an execution count.
 
-
-def wait_until_all_ran(page, code_positions: list[int], *, timeout: float = RUN_TIMEOUT_S) -> dict:
-    """Wait until the kernel is idle and every code cell shows its execution count ``[n]:``.
-
-    Stops early when a cell shows a traceback and nothing is queued any more (the kernel
-    aborts the cells after an error, whose prompts then stay ``[ ]``).  Returns the last state;
-    raises ``TimeoutError`` with the prompts if the notebook is still running at the deadline.
+    Stops early when a cell has an error output and nothing is running any more (the kernel
+    aborts the queued cells after an error; they never get a count).  The notebook must have
+    been opened without execution counts (``server.copy_notebooks`` strips them).  Returns
+    the last state; raises ``TimeoutError`` naming the cells that did not run.
     """
     deadline = time.monotonic() + timeout
     state = None
     while time.monotonic() < deadline:
-        state = page.evaluate(_CELL_STATE_JS)
-        cells = state["cells"]
-        if state["kernel"] == "idle" and len(cells) > max(code_positions, default=-1):
-            prompts = [cells[i]["prompt"] for i in code_positions]
-            queued = any("*" in p for p in prompts)
-            all_ran = all(re.fullmatch(r"\[\d+\]:", p) for p in prompts)
-            if not queued and (all_ran or any(c["traceback"] for c in cells)):
+        state = notebook_state(page)
+        if state and state["kernel"] == "idle":
+            code = [c for c in state["cells"] if c["type"] == "code" and not c["blank"]]
+            running = any(c["running"] for c in code)
+            all_ran = all(c["count"] is not None for c in code)
+            if not running and (all_ran or any(c["error"] for c in code)):
                 return state
         page.wait_for_timeout(250)  # polling interval, not a timing assertion
-    prompts = [c["prompt"] for c in state["cells"]] if state else []
-    raise TimeoutError(
-        f"notebook still running after {timeout:.0f} s: kernel={state and state['kernel']}, "
-        f"prompts={prompts}"
-    )
+    not_run = [i + 1 for i, c in enumerate(state["cells"] if state else [])
+               if c["type"] == "code" and not c["blank"] and c["count"] is None]
+    raise TimeoutError(f"notebook still running after {timeout:.0f} s: kernel "
+                       f"{state and state['kernel']}, cells without a count: {not_run}")
 
 
 # --------------------------------------------------------------------------- checking
@@ -172,7 +172,7 @@ _PROBLEMS_JS = """() => {
     const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
     // "pending" problems may still resolve (views render asynchronously); the others are final.
     const problems = [], pending = [];
-    let plots = 0, widgets = 0;
+    let plots = 0, widgets = 0, hidden = 0;
     [...panel.querySelectorAll('.jp-Notebook .jp-Cell')].forEach((cell, i) => {
         const where = `cell ${i + 1}`;
         for (const out of cell.querySelectorAll('.jp-OutputArea-output')) {
@@ -204,16 +204,41 @@ _PROBLEMS_JS = """() => {
         // ipywidgets' WidgetRenderer is the only output that is a lumino Panel.
         widgets += cell.querySelectorAll('.jp-OutputArea-output.lm-Panel').length;
         // Every bokeh root (show() output or a jupyter_bokeh BokehModel) must hold a drawn
-        // canvas: BokehJS creates it when the view renders.
+        // canvas (BokehJS creates it when the view renders) and every plot in it must have
+        // finite, non-empty axis ranges: a plot whose data never reached the browser draws
+        // an empty frame without axes ("could not set initial ranges").
         for (const root of cell.querySelectorAll('[data-root-id]')) {
+            const id = root.getAttribute('data-root-id');
+            // The root is `display: contents`; its parent tells whether it is on screen
+            // (a plot in a tab that is not selected is not drawn until the tab is opened).
+            if (!root.parentElement.checkVisibility()) { hidden += 1; continue; }
             plots += 1;
             const canvases = deep(root, 'canvas').filter(c => c.width > 0 && c.height > 0);
             if (canvases.length === 0) {
-                pending.push(`${where}: bokeh plot ${root.getAttribute('data-root-id')} has no drawn canvas`);
+                pending.push(`${where}: bokeh plot ${id} has no drawn canvas`);
+                continue;
+            }
+            const view = window.Bokeh && Bokeh.index && Bokeh.index.get_by_id(id);
+            if (!view) { pending.push(`${where}: bokeh plot ${id} has no BokehJS view`); continue; }
+            const figures = [];
+            const walk = v => {
+                if (v.model && v.model.x_range && v.model.y_range) figures.push(v);
+                for (const c of (v.child_views || [])) walk(c);
+            };
+            walk(view);
+            for (const f of figures) {
+                const m = f.model;
+                const ok = r => Number.isFinite(r.start) && Number.isFinite(r.end) && r.start !== r.end;
+                if (!ok(m.x_range) || !ok(m.y_range)) {
+                    const title = m.title && m.title.text ? `"${m.title.text}"` : m.id;
+                    pending.push(`${where}: bokeh plot ${title} is empty (axis ranges `
+                        + `x ${m.x_range.start}..${m.x_range.end}, y ${m.y_range.start}..${m.y_range.end}: `
+                        + 'its data did not reach the browser)');
+                }
             }
         }
     });
-    return {problems, pending, plots, widgets};
+    return {problems, pending, plots, widgets, hidden};
 }"""
 
 
@@ -225,12 +250,14 @@ class PageReport:
     plots: int
     widgets: int
     console_errors: list[str]
+    hidden_plots: int = 0
 
     def all_problems(self) -> list[str]:
         return self.problems + [f"browser {e}" for e in self.console_errors]
 
     def describe(self) -> str:
-        lines = [f"{self.plots} bokeh plot(s), {self.widgets} widget view(s)"]
+        lines = [f"{self.plots} bokeh plot(s) drawn, {self.hidden_plots} in closed tabs, "
+                 f"{self.widgets} widget view(s)"]
         lines += [f"  - {p}" for p in self.all_problems()]
         return "\n".join(lines)
 
@@ -249,7 +276,7 @@ def check_page(page, console: ConsoleLog, *, settle: float = SETTLE_TIMEOUT_S) -
             break
         page.wait_for_timeout(250)  # polling interval
     return PageReport(found["problems"] + found["pending"], found["plots"], found["widgets"],
-                      list(console.errors))
+                      list(console.errors), found["hidden"])
 
 
 def wait_frames(page, n: int = 2) -> None:
@@ -281,6 +308,15 @@ def screenshot_notebook(page, path: Path) -> Path:
     tall = min(size["height"] + int(height) + 50, 20_000)
     page.set_viewport_size({"width": size["width"], "height": tall})
     try:
+        page.evaluate(
+            """() => {
+                for (const el of document.querySelectorAll(
+                        '.jp-NotebookPanel .jp-WindowedPanel-outer, .jp-NotebookPanel .jp-Notebook')) {
+                    el.scrollTop = 0;
+                }
+                window.scrollTo(0, 0);
+            }"""
+        )
         wait_frames(page)  # let bokeh re-layout at the new size before the shot
         page.screenshot(path=str(path))
     finally:
@@ -306,12 +342,16 @@ class Learner:
             url = self.server.lab_url(notebook, workspace=f"e2e-{uuid.uuid4().hex[:10]}")
         else:
             url = self.server.notebook7_url(notebook)
-        open_notebook(self.page, url, n_cells(path))
+        open_notebook(self.page, url, notebook, n_cells(path))
+        if ui == "lab":
+            # More room for the notebook (and its screenshot): fold the file browser away.
+            self.page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
         return path
 
-    def run_all(self, notebook: str, *, ui: str = "lab", timeout: float = RUN_TIMEOUT_S) -> PageReport:
+    def run_all(self, notebook: str, *, ui: str = "lab", timeout: float = RUN_TIMEOUT_S,
+                settle: float = SETTLE_TIMEOUT_S) -> PageReport:
         """Open ``notebook``, run all its cells, wait for them, and report what is on screen."""
-        path = self.open(notebook, ui=ui)
+        self.open(notebook, ui=ui)
         run_all_cells(self.page)
-        wait_until_all_ran(self.page, code_cell_positions(path), timeout=timeout)
-        return check_page(self.page, self.console)
+        wait_until_all_ran(self.page, timeout=timeout)
+        return check_page(self.page, self.console, settle=settle)
