@@ -196,20 +196,33 @@ def fixed_design(data: pd.DataFrame, *, time: str, visit: str | None, between: s
                        contrasts={tm.name: contrasts[tt] for tm, (tt, _) in zip(terms, groups, strict=True)})
 
 
+def _full_rank(gram: np.ndarray) -> bool:
+    """Is a Gram matrix of unit-norm columns of full rank? (Its eigenvalues are squared singular values.)"""
+    w = np.linalg.eigvalsh(gram)
+    return bool(w[0] > 1e-10 * max(w[-1], 1.0))
+
+
 def _check_rank(X, names, keys, v_labels, b_labels, *, vname, between) -> None:
-    """Raise a DataError naming the first coefficient that the data cannot identify."""
+    """Raise a DataError naming the first coefficient that the data cannot identify.
+
+    The rank is read from the p x p Gram matrix of the unit-scaled columns
+    (an SVD of the n x p design costs 100 ms at 6000 x 20).
+    """
     p = X.shape[1]
-    if np.linalg.matrix_rank(X) == p:
-        return
+    norms = np.sqrt(np.einsum("ij,ij->j", X, X))
     for j in range(1, p):
-        col = X[:, j]
         key = keys[j]
-        if not np.any(col != 0) and len(key) == 4:  # an empty visit x between cell
+        if norms[j] == 0.0 and len(key) == 4:  # an empty visit x between cell
             raise DataError(
                 f"no measurements at {vname} = {_py(v_labels[key[1]])!r} in {between} = "
                 f"{_py(b_labels[key[3]])!r}, so the fixed effect {names[j]!r} cannot be estimated: "
                 f"remove that visit or fit time as numeric")
-        if np.linalg.matrix_rank(X[:, : j + 1]) < j + 1:
+    U = X / np.where(norms > 0, norms, 1.0)
+    gram = U.T @ U
+    if _full_rank(gram):
+        return
+    for j in range(1, p):
+        if not _full_rank(gram[: j + 1, : j + 1]):
             raise DataError(
                 f"the fixed effect {names[j]!r} cannot be estimated: its column is a combination of the "
                 f"columns before it ({', '.join(names[:j])}); check that the time, visit and "
