@@ -18,10 +18,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri, stdtr, stdtrit
 
 from lmm_teach.anova_algebra import rm_anova_arrays
-from lmm_teach.lmm.deviance import build_problem
-from lmm_teach.lmm.engine import fit_problem
-from lmm_teach.lmm.ranova import random_terms
-from lmm_teach.lmm.satterthwaite import contest_md
+from lmm_teach.lmm.engine import fit_arrays
 from lmm_teach.montecarlo_run import Chunk
 from lmm_teach.simulate import SimArrays, simulate_arrays
 
@@ -209,42 +206,6 @@ def _lmm_options(s: SimArrays, design) -> dict:
             "cluster": s.clinic if design.n_clinics else None}
 
 
-@dataclass(frozen=True)
-class _Fit:
-    beta: np.ndarray
-    cov_beta: np.ndarray
-    tests: dict  # name -> (F, df_num, df_den, p), Satterthwaite (lmerTest contestMD)
-    singular: bool
-    converged: bool
-
-
-def _codes(ids: np.ndarray) -> np.ndarray:
-    """Codes 0..G-1; simulated subjects already are (sorted, each with a baseline row)."""
-    if ids.size and ids[0] == 0 and np.all(np.diff(ids) <= 1) and np.all(np.diff(ids) >= 0):
-        return ids
-    return np.unique(ids, return_inverse=True)[1].ravel()
-
-
-def _fit_lmm(y, X, subject, contrasts: dict, *, time=None, random_slope=False, cluster=None) -> _Fit:
-    """REML fit and Satterthwaite tests of ``contrasts`` with the array engine.
-
-    Goes through :func:`lmm_teach.lmm.engine.fit_problem` with the reduced
-    random parts (as ``fit_lmm`` does) rather than ``fit_arrays``: their fits
-    give the full model its start, and without them about 1 in 7 random-slope
-    fits of a 60 x 6 MAR design stopped short of the optimum.  It also skips
-    the per-coefficient df that a study does not use.
-    """
-    cl = None if cluster is None else _codes(cluster)
-    pr = build_problem(y, X, _codes(subject), time=time, random_slope=random_slope, cluster=cl)
-    terms = random_terms(2 if random_slope else 1, cl is not None, subject="subject", time="time",
-                         cluster="cluster")
-    fit = fit_problem(pr, reml=True, random_terms=terms)
-    beta = fit.solution.beta
-    tests = {name: contest_md(np.atleast_2d(np.asarray(L, float)), beta, fit.vcov, fit.info)
-             for name, L in contrasts.items()}
-    return _Fit(beta=beta, cov_beta=fit.vcov, tests=tests, singular=fit.singular, converged=fit.converged)
-
-
 def analyse_lmm(s: SimArrays, design, alpha: float) -> dict:
     """LMM with numeric time, REML: Satterthwaite t and Wald z for each hypothesis.
 
@@ -255,7 +216,7 @@ def analyse_lmm(s: SimArrays, design, alpha: float) -> dict:
     X = _numeric_design(s)
     L = _numeric_contrasts(s.arm is not None)
     opts = _lmm_options(s, design)
-    fit = _fit_lmm(s.y, X, s.subject, L, **opts)
+    fit = fit_arrays(s.y, X, s.subject, contrasts=L, **opts)
     return _lmm_cells(fit, L, alpha, n_subjects=design.n_subjects, n_obs=n)
 
 
@@ -267,7 +228,7 @@ def _lmm_cells(fit, contrasts: dict, alpha: float, *, n_subjects: int, n_obs: in
     gives its p-value instead of the contrast's own t test.
     """
     if not fit.converged:
-        # an optimum that is not one: counted as a failed fit, as a learner would want to know
+        # not an optimum: counted as a failed fit (lme4 would warn), never used as one
         raise ValueError("the REML fit did not converge")
     out = {}
     for h, l in contrasts.items():
@@ -320,7 +281,8 @@ def analyse_lmm_categorical(s: SimArrays, design, alpha: float) -> dict:
         trend = {"time": w @ main}
         f_tests = {"visit": main}
         which = {"time": "visit"}
-    fit = _fit_lmm(s.y, X, s.subject, {**trend, **f_tests}, cluster=s.clinic if design.n_clinics else None)
+    fit = fit_arrays(s.y, X, s.subject, contrasts={**trend, **f_tests},
+                     cluster=s.clinic if design.n_clinics else None)
     return _lmm_cells(fit, trend, alpha, n_subjects=design.n_subjects, n_obs=n, tests=which)
 
 
