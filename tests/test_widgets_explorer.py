@@ -128,6 +128,10 @@ def test_truth_beside_the_estimates(explorer):
     truth = explorer.lmm_panel.fit_sources["truth"].data
     np.testing.assert_allclose(truth["ys"][0][0], Design().intercept + Design().slope * truth["xs"][0][0])
     assert "truth" in explorer.lmm_panel.fixed_html.value
+    assert f"truth {Design().icc:.3f}" in explorer.lmm_panel.variance_html.value  # the ICC too
+    variance = explorer.lmm_panel.variance_sources["variance"].data
+    assert dict(zip(variance["component"], variance["truth"], strict=True)) == {
+        "intercept": Design().sd_intercept, "residual": Design().sd_residual}
 
 
 # --------------------------------------------------------------------- updates

@@ -117,7 +117,7 @@ def visit_means_data(
     if observed is not None and time is not None:
         pos = observed.groupby(visit, observed=True)[time].mean()
         x_of = {lvl: float(pos[lvl]) for lvl in levels if lvl in pos.index}
-    elif "time" in cell_means.columns:
+    elif "time" in cell_means.columns and visit != "time" and pd.api.types.is_numeric_dtype(cell_means["time"]):
         pos = cell_means.groupby(visit, observed=True)["time"].mean()
         x_of = {lvl: float(pos[lvl]) for lvl in levels}
     elif all(isinstance(v, (int, float, np.integer, np.floating)) for v in levels):
@@ -163,7 +163,7 @@ def visit_means_data(
         observed_lines["observed_label"] = observed_lines.pop("label")
 
     truth_lines = _empty(_TRUTH_COLUMNS)
-    if truth and (time is not None or "time" in cell_means.columns):
+    if truth and (time is not None or ("time" in cell_means.columns and visit != "time")):
         xs = np.asarray([x_of[v] for v in levels if v in x_of])
         for i, _g in enumerate(groups):
             b = i > 0  # every non-reference arm gets the true arm effects

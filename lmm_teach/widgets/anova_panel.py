@@ -35,7 +35,7 @@ class AnovaPanel(Panel):
     >>> import lmm_teach
     >>> bp = lmm_teach.load_bp()
     >>> panel = AnovaPanel(lmm_teach.rm_anova(bp, y="bp", subject="patient", visit="time"))
-    >>> "135.164" in panel.table_html.value
+    >>> "10 of 10 subjects have every visit" in panel.header.value
     True
     """
 

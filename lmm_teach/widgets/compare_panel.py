@@ -29,7 +29,9 @@ class ComparePanel(Panel):
     >>> import lmm_teach
     >>> from lmm_teach.compare import analyze
     >>> bp = lmm_teach.load_bp()
-    >>> panel = ComparePanel(analyze(bp, y="bp", subject="patient", time="time_num", visit="time"))  # doctest: +SKIP
+    >>> panel = ComparePanel(analyze(bp, y="bp", subject="patient", time="time_num", visit="time"))
+    >>> "Does the outcome change over time?" in panel.answers.value
+    True
     """
 
     def __init__(self, analysis=None):

@@ -57,8 +57,10 @@ class LMMPanel(Panel):
     --------
     >>> import lmm_teach
     >>> bp = lmm_teach.load_bp()
-    >>> fit = lmm_teach.fit_lmm(bp, y="bp", subject="patient", time="time_num")  # doctest: +SKIP
-    >>> LMMPanel(fit, data=bp)                                                    # doctest: +SKIP
+    >>> fit = lmm_teach.fit_lmm(bp, y="bp", subject="patient", time="time_num")
+    >>> panel = LMMPanel(fit, data=bp)
+    >>> len(panel.shrink_sources["intercept"]["arrows"].data["x_start"])   # one arrow per patient
+    10
     """
 
     def __init__(self, result=None, *, data: pd.DataFrame | None = None, truth: Mapping | None = None,

@@ -127,7 +127,8 @@ def variance_table(lmm, *, truth: Mapping | None = None) -> str:
         cols.append(("truth", "true SD (corr)", None))
     caption = "Variance components"
     if lmm.icc is not None and np.isfinite(lmm.icc):
-        caption += f"; ICC = {lmm.icc:.3f} (share of the variance between subjects)"
+        caption += f"; ICC = {lmm.icc:.3f} (share of the variance between subjects"
+        caption += f"; truth {truth['icc']:.3f})" if truth and "icc" in truth else ")"
     return html_table(rows, cols, caption=caption, css="lmm-table-variance")
 
 

@@ -15,7 +15,8 @@ def truth_from_design(design: Design) -> dict[str, float]:
 
     Fixed effects: ``"(Intercept)"``, ``"time"``, ``"arm"``, ``"time:arm"``
     (arm B minus arm A); SDs: ``"intercept"``, ``"slope"``, ``"cluster"``,
-    ``"residual"``; ``"corr"`` the intercept-slope correlation.
+    ``"residual"``; ``"corr"`` the intercept-slope correlation; ``"icc"``
+    (:attr:`Design.icc`, clinics included).
 
     Examples
     --------
@@ -24,7 +25,7 @@ def truth_from_design(design: Design) -> dict[str, float]:
     """
     out = {"(Intercept)": design.intercept, **design.true_effects()}
     out.update(intercept=design.sd_intercept, slope=design.sd_slope, residual=design.sd_residual,
-               corr=design.corr_intercept_slope)
+               corr=design.corr_intercept_slope, icc=design.icc)
     if design.n_clinics:
         out["cluster"] = design.sd_clinic
     return {k: float(v) for k, v in out.items()}
