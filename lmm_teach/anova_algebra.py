@@ -172,11 +172,13 @@ def rm_anova_arrays(Y, groups=None) -> dict:
     mbar_g = means_g.mean(axis=1)                      # group means of m_i
     ss_err_b = k * float(np.sum((subj - mbar_g[g]) ** 2))
     with np.errstate(divide="ignore", invalid="ignore"):
-        tr2 = float(np.sum(e * e))
-        eps_gg = ss_err_w**2 / (d * tr2) if d > 1 else 1.0
-        eps_hf = ((df_e + 1.0) * d * eps_gg - 2.0) / (d * (df_e - d * eps_gg)) if d > 1 else 1.0
-        if d > 1 and not (df_e - d * eps_gg > 0):
-            eps_hf = np.nan  # the formula breaks down with so few subjects
+        # numpy scalars, so that a zero denominator gives NaN under errstate, not ZeroDivisionError
+        tr2 = np.float64(np.sum(e * e))
+        eps_gg = float(ss_err_w**2 / (d * tr2)) if d > 1 else 1.0
+        hf_den = d * (df_e - d * eps_gg)
+        eps_hf = float(((df_e + 1.0) * d * eps_gg - 2.0) / np.float64(hf_den)) if d > 1 else 1.0
+        if d > 1 and not (hf_den > 0):
+            eps_hf = np.nan  # the formula breaks down with so few subjects (e.g. 2 complete subjects)
     w, p_w = _mauchly(e, d, k, df_e)
 
     ss, dfn, sse, dfd = [ss_w], [float(d)], [ss_err_w], [d * df_e]

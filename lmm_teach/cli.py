@@ -39,7 +39,8 @@ def _design_options(parser: argparse.ArgumentParser) -> None:
     from lmm_teach.design import FIELDS, PRESETS, Design
 
     parser.add_argument("--preset", choices=sorted(PRESETS), metavar="NAME",
-                        help="start from a named design: " + "; ".join(f"'{p}'" for p in sorted(PRESETS)))
+                        help=("start from a named design: " + "; ".join(f"'{p}'" for p in sorted(PRESETS)))
+                        .replace("%", "%%"))
     defaults = Design()
     for f in dataclasses.fields(Design):
         info = FIELDS.get(f.name)
@@ -49,6 +50,7 @@ def _design_options(parser: argparse.ArgumentParser) -> None:
         if description:
             help_text = f"{help_text}: {description}"
         help_text += f" (default {default!r})"
+        help_text = help_text.replace("%", "%%")  # argparse formats help with %
         opt = "--" + f.name.replace("_", "-")
         if isinstance(default, bool):
             parser.add_argument(opt, dest=f.name, type=_bool, metavar="yes|no", help=help_text)
@@ -154,20 +156,13 @@ def _simulate(ns: argparse.Namespace, out) -> int:
 
 
 def _power(ns: argparse.Namespace, out) -> int:
-    from concurrent.futures import ProcessPoolExecutor
-
     from lmm_teach.montecarlo import monte_carlo
     from lmm_teach.validate import DataError
 
     if ns.reps < 1:
         raise DataError("--reps must be at least 1")
     design = _design_from(ns)
-    executor = ProcessPoolExecutor(ns.workers) if ns.workers else None
-    try:
-        result = monte_carlo(design, n_reps=ns.reps, seed=ns.seed, alpha=ns.alpha, executor=executor)
-    finally:
-        if executor is not None:
-            executor.shutdown()
+    result = monte_carlo(design, n_reps=ns.reps, seed=ns.seed, alpha=ns.alpha, n_workers=ns.workers)
     if ns.format == "json":
         json.dump(result.to_dict(), out, indent=1, allow_nan=False)
         out.write("\n")

@@ -413,3 +413,15 @@ def test_core_does_not_load_the_widget_stack():
             "bad = [m for m in sys.modules if m.split('.')[0] in ('bokeh', 'ipywidgets', 'jupyter_bokeh')]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_two_complete_subjects_give_numbers_not_an_exception():
+    # Two subjects: the error SSCP has rank 1, eps_gg = 1/d and the Huynh-Feldt
+    # denominator is 0; afex would print a meaningless epsilon, we report NaN.
+    from lmm_teach.anova import rm_anova_arrays
+
+    Y = np.array([[10.0, 11.0, 13.0, 12.0], [9.0, 12.5, 12.0, 14.0]])
+    out = rm_anova_arrays(Y)
+    assert np.isfinite(out["F"][0]) and np.isfinite(out["p_gg"][0])
+    assert out["eps_gg"][0] == pytest.approx(1 / 3)
+    assert np.isnan(out["eps_hf"][0]) and np.isnan(out["p_hf"][0])

@@ -119,3 +119,19 @@ def test_cli_in_a_subprocess_has_no_traceback(tmp_path):
     assert proc.stderr.strip().splitlines() == [
         "lmm-teach: column 'y' (the outcome) must be numeric, but row 2 has 'oops': remove units or text "
         "from that column"]
+
+
+@pytest.mark.parametrize("command", ["fit", "simulate", "power"])
+def test_help_of_every_command(command, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([command, "--help"])
+    assert stop.value.code == 0
+    assert "usage: lmm-teach" in capsys.readouterr().out
+
+
+def test_power_runs_a_small_study():
+    status, out, err = run("power", "--n-subjects", "10", "--visit-times", "0,1,2", "--reps", "20", "--seed", "3",
+                           "--workers", "1", "--format", "json")
+    assert status == 0, err
+    got = json.loads(out)
+    assert got["n_reps"] == 20
