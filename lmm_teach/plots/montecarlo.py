@@ -101,7 +101,12 @@ def _bars(table: pd.DataFrame, value: str, mcse: str, *, clip: bool, label=truth
     """One bar per row of the study table, in table order top-down."""
     z = Z
     out = _empty(_BAR_COLUMNS)
-    for r in table.to_dict(orient="records"):
+    records = table.to_dict(orient="records")
+    # A nested categorical axis needs each group's bars together: group by
+    # hypothesis (in order of appearance), methods in table order within.
+    order = list(dict.fromkeys(str(r["hypothesis"]) for r in records))
+    records.sort(key=lambda r: order.index(str(r["hypothesis"])))
+    for r in records:
         v, se = _num(r.get(value)), _num(r.get(mcse))
         lo, hi = v - z * se, v + z * se
         if clip:  # a proportion's interval stays within [0, 1]
@@ -177,7 +182,7 @@ def make_rejection_figure():
         groups whose true effect is 0).  Set the y factors with
         :func:`lmm_teach.plots.set_factors` and ``bars["factor"]``.
     """
-    return _figure("mc-rejection", "How often each method rejects: power, or type-I error when the truth is 0",
+    return _figure("mc-rejection", "Rejection rate: power, or type-I error if truth 0",
                    "rejection rate", x_range=Range1d(0, 1.02), reference="alpha (where a type-I error rate belongs)")
 
 

@@ -1,0 +1,499 @@
+"""The Monte Carlo panel: simulate the design many times and see how each method behaves.
+
+One sample shows a difference; hundreds show a law.  The panel runs
+:func:`lmm_teach.montecarlo.monte_carlo` on the Explorer's current design (or
+on a design given to the panel) and draws, per method and hypothesis, the
+rejection rate (power, or the type-I error rate when the true effect is 0),
+the bias and the coverage of the confidence intervals, each with its Monte
+Carlo error, plus a plain-language reading.
+
+Threads
+-------
+A study takes seconds to minutes, so it must not freeze the notebook: Run
+starts a background thread, which calls ``monte_carlo`` (the replicates run
+in its process pool, or in the ``executor`` given to the panel) and reports
+progress to an ``IntProgress`` (ipywidgets 8 sends updates from any thread).
+Stop sets the study's ``cancel`` event: the replicates finished so far are
+shown, with a note.  ``panel.run(wait=True)`` (or ``panel.run(); panel.wait()``)
+blocks until the study is shown: for tests and scripts.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+
+import ipywidgets as widgets
+import numpy as np
+
+from lmm_teach.design import Design
+from lmm_teach.montecarlo import ANALYSES, MonteCarloResult, monte_carlo
+from lmm_teach.montecarlo_worker import LABELS, TESTS
+from lmm_teach.plots import set_factors, update_sources
+from lmm_teach.plots.montecarlo import (
+    Z,
+    bias_data,
+    coverage_data,
+    make_bias_figure,
+    make_coverage_figure,
+    make_rejection_figure,
+    rejection_data,
+)
+from lmm_teach.widgets.base import Panel, StatusArea, escape
+from lmm_teach.widgets.explain import explain_error
+from lmm_teach.widgets.notebook import embed
+from lmm_teach.widgets.tables import fmt, html_table
+
+__all__ = ["MonteCarloPanel", "reading", "explorer_tab", "DEFAULT_REPS", "MAX_REPS"]
+
+#: Replicates by default: a few seconds, rates known to about +/- 3 percentage points.
+DEFAULT_REPS = 200
+#: The most the box allows (a few minutes on a laptop).
+MAX_REPS = 5000
+MIN_REPS = 10
+
+#: How a method is named inside a sentence.
+_SHORT = {
+    "lmm": "the LMM (t test, Satterthwaite df)",
+    "lmm_wald": "the LMM's Wald z-test",
+    "lmm_categorical": "the LMM with categorical time",
+    "anova": "the RM-ANOVA",
+    "ols": "OLS, which ignores the subjects,",
+}
+_POSSESSIVE = {
+    "lmm": "the LMM's",
+    "lmm_wald": "the Wald z-test's",
+    "lmm_categorical": "the categorical-time LMM's",
+    "anova": "the ANOVA's",
+    "ols": "OLS's",
+}
+
+
+def _what(hypothesis: str, arms: bool) -> str:
+    if hypothesis == "time":
+        return "average change over time (the mean of the two arms' slopes)" if arms else "change over time"
+    if hypothesis == "arm x time":
+        return "arm x time difference (how differently the arms change over time)"
+    return str(hypothesis)
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %" if np.isfinite(x) else "n/a"
+
+
+def _level(x: float) -> str:
+    """A confidence level as the project writes it: ``95 %``."""
+    return f"{100 * x:g} %"
+
+
+def _context(design: Design) -> str:
+    """The missing-data mechanism, as the start of a sentence about bias."""
+    if design.mar_dropout > 0 or design.mnar_dropout > 0:
+        return "Under this dropout, "
+    if design.mcar > 0 or design.random_visits:
+        return "With these missing visits, "
+    return ""
+
+
+def reading(result: MonteCarloResult) -> list[str]:
+    """A plain-language reading of a study: type-I error or power, bias, coverage.
+
+    Differences are called out only when they exceed two Monte Carlo SEs, so
+    that the sentences do not read noise (Morris, White & Crowther 2019).
+
+    Examples
+    --------
+    >>> from lmm_teach import Design, monte_carlo
+    >>> res = monte_carlo(Design(n_subjects=10, visit_times=(0, 1, 2), mar_dropout=0.0), n_reps=20,
+    ...                   seed=1, analyses=("ols",), n_workers=1)
+    >>> reading(res)[0].startswith("The true change over time is -1")
+    True
+    """
+    if result.n_done == 0:
+        return ["No replicate finished before the study was stopped: press Run again."]
+    design, alpha = result.design, result.alpha
+    level = 1.0 - alpha
+    rows = [r for r in result.table.to_dict(orient="records") if r["n_ok"] > 0]
+    lines = []
+    for hyp in dict.fromkeys(r["hypothesis"] for r in rows):
+        group = [r for r in rows if r["hypothesis"] == hyp]
+        truth = float(group[0]["truth"])
+        what = _what(hyp, design.arms)
+        if truth == 0:
+            parts = []
+            for r in group:
+                # judged against the MCSE the rate would have at exactly alpha
+                se0 = float(np.sqrt(alpha * (1 - alpha) / r["n_ok"]))
+                rate = r["rejection_rate"]
+                verdict = ("too often" if rate > alpha + 2 * se0 else
+                           "too rarely: conservative" if rate < alpha - 2 * se0 else "as it should")
+                parts.append(f"{_SHORT[r['analysis']]} in {_pct(rate)} ({verdict})")
+            lines.append(f"There is no true {what}, so every rejection is a false positive (a type-I error), "
+                         f"which should happen in {_pct(alpha)} of the studies. " + _cap("; ".join(parts)) + ".")
+        else:
+            parts = [f"{_SHORT[r['analysis']]} {_pct(r['rejection_rate'])}" for r in group]
+            text = (f"The true {what} is {truth:g} per unit of time. The share of studies in which each method "
+                    f"detects it (its power, at alpha = {alpha:g}): " + "; ".join(parts) + ".")
+            if any(r["analysis"] in ("ols", "lmm_wald") for r in group):
+                text += (" A test that rejects too often under the null looks powerful: set this effect to 0 to "
+                         "see its type-I error before you trust its power.")
+            lines.append(text)
+
+    biased = []
+    for r in rows:
+        b, se = r["bias"], r["bias_mcse"]
+        if np.isfinite(b) and np.isfinite(se) and abs(b) > 2 * se:
+            what = _what(r["hypothesis"], design.arms).split(" (")[0]
+            share = f", {100 * abs(b / r['truth']):.0f} % of the true value" if r["truth"] else ""
+            biased.append(f"{_context(design)}{_POSSESSIVE[r['analysis']]} estimate of the {what} is biased by "
+                          f"{b:+.3g} (mean estimate {r['mean_estimate']:.3g} against a truth of "
+                          f"{r['truth']:g}{share}).")
+    lines += [_cap(s) for s in biased] or [
+        "No method's estimate is detectably biased: every bias lies within two Monte Carlo SEs of 0."]
+
+    off = []
+    for r in rows:
+        c = r["coverage"]
+        if not np.isfinite(c):
+            continue
+        se0 = float(np.sqrt(level * (1 - level) / r["n_ok"]))
+        what = _what(r["hypothesis"], design.arms).split(" (")[0]
+        if c < level - 2 * se0:
+            off.append(f"{_POSSESSIVE[r['analysis']]} {_level(level)} CIs for the {what} contain the truth in only "
+                       f"{_pct(c)} of the studies (they should in {_level(level)}).")
+        elif c > level + 2 * se0:
+            off.append(f"{_POSSESSIVE[r['analysis']]} {_level(level)} CIs for the {what} contain the truth in "
+                       f"{_pct(c)} of the studies: wider than they need to be.")
+    lines += [_cap(s) for s in off] or [
+        f"Every method's {_level(level)} confidence interval contains the truth about {_level(level)} of the time."]
+    if result.n_done < 100:
+        lines.append(f"Only {result.n_done} replicates: the Monte Carlo error (the whiskers) is large; "
+                     "run more replicates before you draw conclusions.")
+    return lines
+
+
+def _rate(value, mcse) -> str:
+    return f"{fmt(value)} ({fmt(mcse, 2)})" if np.isfinite(value) else ""
+
+
+def study_table(result: MonteCarloResult) -> str:
+    """The study's numbers as an accessible HTML table (the charts' content, for screen readers)."""
+    rows = []
+    for r in result.table.to_dict(orient="records"):
+        rows.append({**r, "rate": _rate(r["rejection_rate"], r["rejection_mcse"]),
+                     "bias_show": _rate(r["bias"], r["bias_mcse"]),
+                     "coverage_show": _rate(r["coverage"], r["coverage_mcse"]),
+                     "kind": "type-I error" if r["truth"] == 0 else "power"})
+    cols = [("method", "method", str), ("hypothesis", "hypothesis", str), ("truth", "truth", None),
+            ("kind", "rate is", str), ("rate", "rejection rate", str), ("bias_show", "bias", str),
+            ("coverage_show", "coverage", str), ("emp_se", "empirical SE", None), ("mean_se", "mean SE", None),
+            ("n_ok", "replicates used", None), ("mean_subjects", "subjects used", None)]
+    return html_table(rows, cols, caption="The study in numbers (Monte Carlo SE in brackets)",
+                      css="lmm-table-montecarlo")
+
+
+class MonteCarloPanel(Panel):
+    """Run a Monte Carlo study of a design in the background and chart power, type-I error,
+    bias and coverage per method.
+
+    Parameters
+    ----------
+    design : Design, optional
+        The design studied when the panel is used alone (``Design()`` by
+        default).  Inside the Explorer the panel studies ``explorer.design``.
+    explorer : Explorer, optional
+        Study the Explorer's current design.
+    n_reps : int
+        Replicates shown in the box at start (at most :data:`MAX_REPS`).
+    seed : int
+        The study's seed: the same seed and design give the same table.
+    analyses : sequence of str
+        Methods ticked at start (see :data:`lmm_teach.montecarlo.ANALYSES`).
+    alpha : float
+        Significance level; the CIs are ``1 - alpha``.
+    executor, n_workers, chunk_size
+        Passed to :func:`~lmm_teach.montecarlo.monte_carlo` (default: its
+        process pool over the machine's cores).
+
+    Attributes
+    ----------
+    n_reps, seed : ipywidgets.BoundedIntText
+    methods : dict
+        Analysis key -> its check box.
+    run_button, stop_button : ipywidgets.Button
+    progress : ipywidgets.IntProgress
+        Replicates finished.
+    result : MonteCarloResult or None
+        The study shown (partial when stopped: ``result.cancelled``).
+    error : Exception or None
+        Why the latest run failed; ``status`` explains it.
+    rejection_sources, bias_sources, coverage_sources : dict
+        The charts' ColumnDataSources.
+
+    Examples
+    --------
+    >>> from lmm_teach import Design
+    >>> panel = MonteCarloPanel(Design(n_subjects=10, visit_times=(0, 1, 2)), n_reps=20,
+    ...                         analyses=("lmm", "ols"), n_workers=1)
+    >>> panel.run(wait=True)
+    True
+    >>> panel.progress.value, panel.result.n_done
+    (20, 20)
+    """
+
+    def __init__(self, design: Design | None = None, *, explorer=None, n_reps: int = DEFAULT_REPS,
+                 seed: int = 1, analyses=ANALYSES, alpha: float = 0.05, executor=None,
+                 n_workers: int | None = None, chunk_size: int | None = None):
+        if design is not None and not isinstance(design, Design):
+            raise TypeError(f"design must be a lmm_teach.Design, got {type(design).__name__}")
+        self.explorer = explorer
+        self._design = design if design is not None else Design()
+        self.alpha = float(alpha)
+        self.executor, self.n_workers, self.chunk_size = executor, n_workers, chunk_size
+        self.result: MonteCarloResult | None = None
+        self.error: Exception | None = None
+        self.error_traceback = ""
+        self._thread: threading.Thread | None = None
+        self._cancel: threading.Event | None = None
+
+        self.status = StatusArea()
+        small = {"description_width": "initial"}
+        self.n_reps = widgets.BoundedIntText(
+            value=int(min(max(n_reps, MIN_REPS), MAX_REPS)), min=MIN_REPS, max=MAX_REPS, step=50,
+            description="Replicates", style=small, layout=widgets.Layout(width="170px"),
+            tooltip=f"How many studies to simulate ({MIN_REPS} to {MAX_REPS}); more replicates, "
+                    "smaller Monte Carlo error")
+        self.n_reps.add_class("lmm-mc-reps")
+        self.seed = widgets.BoundedIntText(value=int(seed), min=0, max=2**31 - 1, description="Seed", style=small,
+                                           layout=widgets.Layout(width="150px"),
+                                           tooltip="Seed of the study: the same seed and design give the same table")
+        self.seed.add_class("lmm-mc-seed")
+        self.methods = {}
+        for a in ANALYSES:
+            box = widgets.Checkbox(value=a in tuple(analyses), description=LABELS[a], indent=False,
+                                   tooltip=f"{LABELS[a]}: {TESTS[a]}", layout=widgets.Layout(width="290px"))
+            box.add_class(f"lmm-mc-method-{a.replace('_', '-')}")
+            self.methods[a] = box
+        self.run_button = widgets.Button(description="Run", icon="play", button_style="primary",
+                                         tooltip="Simulate and analyse the studies (in the background)")
+        self.run_button.add_class("lmm-mc-run")
+        self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True,
+                                          tooltip="Stop the study and show the replicates finished so far")
+        self.stop_button.add_class("lmm-mc-stop")
+        self.progress = widgets.IntProgress(value=0, min=0, max=int(self.n_reps.value), description="Progress",
+                                            tooltip="Replicates finished", style=small,
+                                            layout=widgets.Layout(width="300px"))
+        self.progress.add_class("lmm-mc-progress")
+        self.progress_text = widgets.HTML("")
+        self.progress_text.add_class("lmm-mc-progress-text")
+        self.run_button.on_click(lambda button: self.run())
+        self.stop_button.on_click(lambda button: self.stop())
+
+        self.about = widgets.HTML(_intro())
+        self.about.add_class("lmm-mc-about")
+        self.reading_html = widgets.HTML()
+        self.reading_html.add_class("lmm-mc-reading")
+        self.table_html = widgets.HTML()
+        self.table_html.add_class("lmm-mc-table")
+        self.rejection_figure, self.rejection_sources = make_rejection_figure()
+        self.bias_figure, self.bias_sources = make_bias_figure()
+        self.coverage_figure, self.coverage_sources = make_coverage_figure()
+        methods = widgets.Box(list(self.methods.values()), layout=widgets.Layout(flex_flow="row wrap"))
+        methods.add_class("lmm-mc-methods")
+        self.layout = widgets.VBox([
+            self.about,
+            widgets.HBox([self.n_reps, self.seed]),
+            widgets.HTML("<b style='font-size:12px'>Methods</b>"),
+            methods,
+            widgets.HBox([self.run_button, self.stop_button]),
+            widgets.HBox([self.progress, self.progress_text]),
+            self.status.widget,
+            self.reading_html,
+            embed(self.rejection_figure),
+            embed(self.bias_figure),
+            embed(self.coverage_figure),
+            self.table_html,
+        ])
+        self._finish_layout("lmm-montecarlo")
+
+    # ------------------------------------------------------------------ state
+    @property
+    def design(self) -> Design:
+        """The design a Run studies: the Explorer's (``ValueError`` when its controls describe none)."""
+        if self.explorer is not None:
+            return self.explorer.design
+        return self._design
+
+    def set_design(self, design: Design) -> None:
+        """The design to study when the panel is used alone."""
+        if not isinstance(design, Design):
+            raise TypeError(f"design must be a lmm_teach.Design, got {type(design).__name__}")
+        self._design = design
+
+    @property
+    def analyses(self) -> tuple[str, ...]:
+        """The methods ticked."""
+        return tuple(a for a, box in self.methods.items() if box.value)
+
+    @property
+    def running(self) -> bool:
+        """True while a study runs in the background."""
+        return self._thread is not None and self._thread.is_alive()
+
+    # ------------------------------------------------------------------ actions
+    def run(self, *, wait: bool = False) -> bool:
+        """Start a study of the current design in a background thread.
+
+        Returns False (and explains in the status) when nothing was started:
+        a study is already running, the design is invalid, no method is
+        ticked.  With ``wait=True`` it returns once the study is shown.
+        """
+        if self.running:
+            self.status.show(["A study is running: wait for it, or press Stop."], title="Monte Carlo")
+            return False
+        try:
+            design = self.design
+        except ValueError as exc:
+            self.status.problem("This design cannot be studied", str(exc),
+                                hint="Change the setting named above in the Design panel, then press Run.")
+            return False
+        analyses = self.analyses
+        if not analyses:
+            self.status.problem("No method chosen", "Tick at least one method to study, then press Run.")
+            return False
+        n_reps, seed = int(self.n_reps.value), int(self.seed.value)
+        self.error, self.error_traceback = None, ""
+        cancel = threading.Event()
+        self._cancel = cancel
+        self.progress.max = n_reps
+        self.progress.value = 0
+        self.progress.bar_style = "info"
+        self.progress_text.value = f"0 of {n_reps} replicates"
+        self.run_button.disabled = True
+        self.stop_button.disabled = False
+        self.status.show([f"Simulating and analysing {n_reps} studies of this design. Press Stop to see the "
+                          "replicates finished so far."], title="Running")
+        self._thread = threading.Thread(target=self._work, args=(design, n_reps, seed, analyses, cancel),
+                                        name="lmm-teach-monte-carlo", daemon=True)
+        self._thread.start()
+        if wait:
+            self.wait()
+        return True
+
+    def stop(self) -> None:
+        """Stop the running study; the replicates finished so far are shown."""
+        if self._cancel is not None and self.running:
+            self._cancel.set()
+            self.stop_button.disabled = True
+            self.progress_text.value += " - stopping"
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the running study is shown (or ``timeout`` seconds); True when none is running."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return not self.running
+
+    # ------------------------------------------------------------------ results
+    def prepare(self, result: MonteCarloResult):
+        """Compute everything to show ``result``; return the function that shows it."""
+        table = result.table
+        rejection = rejection_data(table, alpha=result.alpha)
+        bias = bias_data(table)
+        coverage = coverage_data(table, alpha=result.alpha)
+        lines = reading(result)
+        text = "".join(f"<p style='margin:3px 0'>{escape(s)}</p>" for s in lines)
+        html = (f"<div role='region' aria-label='What the study shows'><b>What the study shows</b>{text}"
+                f"<p style='margin:3px 0;color:#555;font-size:12px'>Whiskers: ± {Z:g} Monte Carlo SE (the "
+                "uncertainty due to the finite number of replicates).</p></div>")
+        table_html = study_table(result)
+        about = _about(result)
+        notes = list(result.warnings)
+
+        def show() -> None:
+            self.result = result
+            for sources, data, fig in ((self.rejection_sources, rejection, self.rejection_figure),
+                                       (self.bias_sources, bias, self.bias_figure),
+                                       (self.coverage_sources, coverage, self.coverage_figure)):
+                set_factors(fig.y_range, data["bars"]["factor"])
+                update_sources(sources, data)
+            self.reading_html.value = html
+            self.table_html.value = table_html
+            self.about.value = about
+            self.progress.max = result.n_reps
+            self.progress.value = result.n_done
+            self.progress.bar_style = "warning" if result.cancelled else "success"
+            self.progress_text.value = (f"{result.n_done} of {result.n_reps} replicates"
+                                        f"{' (stopped)' if result.cancelled else ''}, {result.elapsed:.1f} s")
+            self.status.show(notes, title="Notes on this study")
+        return show
+
+    def update(self, result: MonteCarloResult) -> None:
+        """Show a finished study."""
+        self.prepare(result)()
+
+    def explorer_updated(self, result) -> None:
+        """The Explorer changed: say so if its design is no longer the one studied (cheap)."""
+        if self.result is None or self.running:
+            return
+        try:
+            current = self.explorer.design if self.explorer is not None else self._design
+        except ValueError:
+            return
+        if current != self.result.design:
+            self.about.value = _about(self.result, changed=True)
+
+    # ------------------------------------------------------------------ the thread
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress.value = int(done)
+        self.progress_text.value = f"{done} of {total} replicates"
+
+    def _work(self, design, n_reps, seed, analyses, cancel) -> None:
+        """The background thread: run the study, then show it; never raises."""
+        show = None
+        try:
+            with np.errstate(all="ignore"):
+                result = monte_carlo(design, n_reps=n_reps, seed=seed, analyses=analyses, alpha=self.alpha,
+                                     progress=self._on_progress, executor=self.executor, cancel=cancel,
+                                     n_workers=self.n_workers, chunk_size=self.chunk_size)
+                show = self.prepare(result)
+            show()
+        except Exception as exc:  # a thread's exception would only reach a log: explain it here
+            self.error, self.error_traceback = exc, traceback.format_exc()
+            title, explanation, hint = explain_error(exc)
+            if title == "This design cannot be simulated":
+                title = "This design cannot be studied"
+            self.status.problem(title, explanation, hint=hint.replace("plots", "charts"))
+            self.progress.bar_style = "danger"
+        finally:
+            self.run_button.disabled = False
+            self.stop_button.disabled = True
+
+
+def _intro() -> str:
+    return ("<p style='margin:2px 0'>Each replicate simulates a new study from the design in the Design panel "
+            "and analyses it with every method ticked below. Over many replicates you see how often each "
+            "method rejects (its <b>power</b>, or its <b>type-I error</b> when the true effect is 0), how far its "
+            "estimates are off on average (<b>bias</b>) and how often its confidence intervals contain the "
+            "truth (<b>coverage</b>). The LMM gets a random slope when the design has one.</p>")
+
+
+def _about(result: MonteCarloResult, *, changed: bool = False) -> str:
+    head = (f"{result.n_done} of {result.n_reps} simulated studies"
+            f"{' (stopped early)' if result.cancelled else ''}, seed {escape(result.seed)}, "
+            f"alpha = {result.alpha:g}. The design: ")
+    html = (f"<p style='margin:2px 0;font-size:12px;color:#333'>{escape(head)}"
+            f"{escape(result.design.describe())}</p>")
+    if changed:
+        html += ("<p class='lmm-mc-changed' style='margin:2px 0;color:#D55E00'>The design has changed since this "
+                 "study: press Run to study the new one.</p>")
+    return html
+
+
+def explorer_tab(explorer) -> MonteCarloPanel:
+    """The Explorer's "Monte Carlo" tab: studies ``explorer.design``."""
+    return MonteCarloPanel(explorer=explorer)

@@ -1,0 +1,276 @@
+"""The Monte Carlo panel driven from plain Python: Run in a background thread, progress,
+Stop with a partial result, the bar charts' data, the reading, and the Explorer tab.
+
+No test sleeps: ``panel.run(wait=True)`` joins the study's thread, and Stop is
+pressed from the progress bar's observer, which runs in that thread after a
+chunk, so the partial result is exact (``n_workers=1``: chunks run in order).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+
+import ipywidgets as widgets
+import numpy as np
+import pandas as pd
+import pytest
+
+from lmm_teach.design import Design
+from lmm_teach.montecarlo import monte_carlo
+from lmm_teach.widgets import montecarlo_panel as mc_module
+from lmm_teach.widgets.montecarlo_panel import MAX_REPS, MonteCarloPanel, reading
+
+# 12 subjects x 4 visits, two arms, no true arm x time difference (a type-I error
+# rate) and a true slope (power); 20 % MAR dropout per visit.
+SMALL = Design(n_subjects=12, visit_times=(0, 1, 2, 3), arms=True, arm_slope_effect=0.0, mar_dropout=0.2)
+METHODS = ("lmm", "anova", "ols")
+
+
+def _classes(widget) -> set[str]:
+    found = set(getattr(widget, "_dom_classes", ()))
+    for child in getattr(widget, "children", ()) or ():
+        found |= _classes(child)
+    return found
+
+
+def _walk(widget):
+    yield widget
+    for child in getattr(widget, "children", ()) or ():
+        yield from _walk(child)
+
+
+def _by_bar(data: dict, column: str) -> dict:
+    """{(hypothesis, method): value} of a bar chart's source."""
+    return {(h, m): v for h, m, v in zip(data["hypothesis"], data["method"], data[column], strict=True)}
+
+
+def _by_row(table: pd.DataFrame, column: str) -> dict:
+    return {(r["hypothesis"], r["method"]): r[column] for r in table.to_dict(orient="records")}
+
+
+@pytest.fixture(scope="module")
+def finished():
+    """One study of 60 replicates on a thread pool, run from the panel and waited for."""
+    with cf.ThreadPoolExecutor(2) as pool:
+        panel = MonteCarloPanel(SMALL, n_reps=60, seed=5, analyses=METHODS, executor=pool)
+        assert panel.run(wait=True)
+    return panel
+
+
+def test_run_shows_the_study_and_the_progress(finished):
+    p = finished
+    assert p.error is None, p.error_traceback
+    assert not p.running
+    assert p.result.n_done == 60 and not p.result.cancelled
+    assert (p.progress.value, p.progress.max, p.progress.bar_style) == (60, 60, "success")
+    assert "60 of 60 replicates" in p.progress_text.value
+    assert not p.run_button.disabled and p.stop_button.disabled
+    assert p.result.analyses == METHODS and p.result.seed == 5 and p.result.design == SMALL
+
+
+def test_the_panel_runs_exactly_the_study_of_the_core(finished):
+    """Same design, seed, replicates and methods: the same table, whatever the executor."""
+    direct = monte_carlo(SMALL, n_reps=60, seed=5, analyses=METHODS, n_workers=1)
+    pd.testing.assert_frame_equal(finished.result.table, direct.table)
+
+
+def test_rejection_chart_power_type_one_and_reference(finished):
+    table = finished.result.table
+    bars = finished.rejection_sources["bars"].data
+    assert len(bars["value"]) == len(table) == 6
+    assert _by_bar(bars, "value") == pytest.approx(_by_row(table, "rejection_rate"))
+    # whiskers: +/- 1.96 MCSE, clipped to [0, 1]
+    for v, se, lo, hi in zip(bars["value"], bars["mcse"], bars["lo"], bars["hi"], strict=True):
+        assert lo == pytest.approx(max(0.0, v - 1.96 * se)) and hi == pytest.approx(min(1.0, v + 1.96 * se))
+    # arm x time has no true effect: its rate is a type-I error rate, with alpha drawn across its group
+    groups = {f[0] for f in bars["factor"]}
+    assert groups == {"time: power", "arm x time: type-I error"}
+    ref = finished.rejection_sources["reference"].data
+    assert ref["x"] == [0.05] and ref["hypothesis"] == ["arm x time"]
+    assert ref["y0"] == [("arm x time: type-I error", -1.5)] and ref["y1"] == [("arm x time: type-I error", 1.5)]
+    assert list(finished.rejection_figure.y_range.factors) == bars["factor"]
+    # a nested axis needs each group's bars together
+    firsts = [f[0] for f in bars["factor"]]
+    assert firsts == sorted(firsts, key=firsts.index) and len(set(firsts[:3])) == 1
+
+
+def test_bias_and_coverage_charts(finished):
+    table = finished.result.table
+    bias = finished.bias_sources["bars"].data
+    assert _by_bar(bias, "value") == pytest.approx(_by_row(table, "bias"))
+    assert _by_bar(bias, "mcse") == pytest.approx(_by_row(table, "bias_mcse"))
+    cov = finished.coverage_sources["bars"].data
+    assert _by_bar(cov, "value") == pytest.approx(_by_row(table, "coverage"))
+    ref = finished.coverage_sources["reference"].data
+    assert ref["x"] == [0.95, 0.95]  # 1 - alpha across both groups
+    assert set(ref["hypothesis"]) == {"time", "arm x time"}
+    colours = dict(zip(cov["analysis"], cov["colour"], strict=True))
+    assert len(set(colours.values())) == 3  # one colour per method
+
+
+def test_reading_and_table_in_words(finished):
+    text = finished.reading_html.value
+    assert "no true arm x time difference" in text and "type-I error" in text
+    assert "power" in text
+    assert "The true average change over time (the mean of the two arms&#x27; slopes) is -1 " in text
+    assert "Only 60 replicates" in text  # few replicates: a warning about the Monte Carlo error
+    table = finished.table_html.value
+    assert "RM-ANOVA, complete cases" in table and "<caption" in table
+    assert "seed 5" in finished.about.value and "12 patients" in finished.about.value
+
+
+def test_stop_gives_a_partial_result_and_run_is_disabled_while_running():
+    panel = MonteCarloPanel(SMALL, n_reps=60, seed=2, analyses=("ols",), n_workers=1, chunk_size=5)
+    seen = {}
+
+    def press_stop(change):
+        # runs in the study's thread, after the first chunk of 5 replicates
+        if change["new"] >= 5 and not seen:
+            seen.update(running=panel.running, run=panel.run_button.disabled, stop=panel.stop_button.disabled)
+            panel.stop()
+
+    panel.progress.observe(press_stop, names="value")
+    assert panel.run(wait=True)
+    assert seen == {"running": True, "run": True, "stop": False}
+    res = panel.result
+    assert res.cancelled and res.n_done == 5 and res.n_reps == 60
+    assert (panel.progress.value, panel.progress.bar_style) == (5, "warning")
+    assert "stopped" in panel.progress_text.value
+    assert "stopped after 5 of 60" in panel.status.text  # the core's note, shown in the status
+    assert set(panel.rejection_sources["bars"].data["n_ok"]) == {5}
+    assert not panel.run_button.disabled and panel.stop_button.disabled
+
+
+def test_a_second_run_while_running_is_refused():
+    panel = MonteCarloPanel(SMALL, n_reps=40, analyses=("ols",), n_workers=1, chunk_size=5)
+    answers = []
+
+    def again(change):
+        if change["new"] == 5 and not answers:
+            answers.append(panel.run())
+            answers.append(panel.status.text)
+
+    panel.progress.observe(again, names="value")
+    assert panel.run(wait=True)
+    assert answers[0] is False and "A study is running" in answers[1]
+    assert panel.result.n_done == 40
+
+
+def test_invalid_design_no_method_and_failures_are_explained(monkeypatch):
+    class Broken:
+        @property
+        def design(self):
+            raise ValueError("visit times: 'abc' is not a number")
+
+    panel = MonteCarloPanel(explorer=Broken(), n_reps=20, n_workers=1)
+    assert panel.run() is False and not panel.running
+    assert panel.status.kind == "problem" and "cannot be studied" in panel.status.text
+    assert "'abc' is not a number" in panel.status.text and not panel.run_button.disabled
+
+    alone = MonteCarloPanel(SMALL, n_reps=20, n_workers=1)
+    for box in alone.methods.values():
+        box.value = False
+    assert alone.run() is False and "Tick at least one method" in alone.status.text
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("worker crashed")
+
+    monkeypatch.setattr(mc_module, "monte_carlo", crash)
+    alone.methods["ols"].value = True
+    assert alone.run(wait=True)  # started; the thread catches the failure
+    assert alone.status.kind == "problem" and "worker crashed" in alone.status.text
+    assert "Traceback" not in alone.status.text and "Traceback" in alone.error_traceback
+    assert alone.progress.bar_style == "danger" and not alone.run_button.disabled and alone.result is None
+
+
+def _with(result, rows: dict):
+    """The result with some numbers of its table replaced: rows = {(analysis, hypothesis): {col: value}}."""
+    table = result.table.copy()
+    for (a, h), values in rows.items():
+        i = table.index[(table["analysis"] == a) & (table["hypothesis"] == h)][0]
+        for col, v in values.items():
+            table.loc[i, col] = v
+    return dataclasses.replace(result, table=table)
+
+
+def test_reading_calls_out_only_what_exceeds_the_monte_carlo_error(finished):
+    base = _with(finished.result, {(a, h): {"n_ok": 400, "rejection_rate": 0.05, "bias": 0.0, "bias_mcse": 0.01,
+                                              "coverage": 0.95} for a in METHODS for h in ("time", "arm x time")})
+    text = " ".join(reading(base))
+    assert "(as it should)" in text and "(too often)" not in text
+    assert "No method's estimate is detectably biased" in text
+    assert "Every method's 95 % confidence interval contains the truth" in text
+
+    # MCSE at alpha with 400 replicates: sqrt(.05 * .95 / 400) = 0.011, so 0.12 is too often,
+    # bias 0.31 with MCSE 0.05 is 6 MCSEs, coverage 0.80 is far below 0.95 (MCSE 0.011)
+    odd = _with(base, {("ols", "arm x time"): {"rejection_rate": 0.12},
+                         ("anova", "arm x time"): {"bias": 0.31, "bias_mcse": 0.05, "mean_estimate": 0.31},
+                         ("anova", "time"): {"coverage": 0.80}})
+    lines = reading(odd)
+    text = " ".join(lines)
+    assert "OLS, which ignores the subjects, in 12.0 % (too often)" in text
+    assert ("Under this dropout, the ANOVA's estimate of the arm x time difference is biased by +0.31 "
+            "(mean estimate 0.31 against a truth of 0).") in lines
+    assert any(s.startswith("The ANOVA's 95 % CIs for the average change over time contain the truth in only "
+                            "80.0 %") for s in lines)
+    # within 2 MCSEs: not a bias
+    near = _with(base, {("lmm", "time"): {"bias": 0.015, "bias_mcse": 0.01}})
+    assert "No method's estimate is detectably biased" in " ".join(reading(near))
+
+
+def test_reading_of_a_study_stopped_before_any_replicate(finished):
+    empty = dataclasses.replace(finished.result, n_done=0)
+    assert reading(empty) == ["No replicate finished before the study was stopped: press Run again."]
+
+
+def test_controls_are_labelled_and_bounded():
+    panel = MonteCarloPanel(SMALL)
+    assert panel.n_reps.value == 200 and panel.n_reps.max == MAX_REPS == 5000
+    assert panel.analyses == ("lmm", "lmm_wald", "lmm_categorical", "anova", "ols")
+    controls = [w for w in _walk(panel.layout)
+                if isinstance(w, (widgets.Button, widgets.Checkbox, widgets.BoundedIntText, widgets.IntProgress))]
+    assert len(controls) == 5 + 2 + 2 + 1
+    for w in controls:
+        assert w.description and w.tooltip, w  # read by screen readers
+    assert {"lmm-montecarlo", "lmm-mc-run", "lmm-mc-stop", "lmm-mc-progress", "lmm-mc-reps", "lmm-mc-seed",
+            "lmm-mc-reading", "lmm-mc-table", "lmm-status", "lmm-bokeh"} <= _classes(panel.layout)
+    assert {"lmm-plot-mc-rejection", "lmm-plot-mc-bias", "lmm-plot-mc-coverage"} <= {
+        c for f in (panel.rejection_figure, panel.bias_figure, panel.coverage_figure) for c in f.css_classes}
+
+
+# ------------------------------------------------------------------ inside the Explorer
+@pytest.fixture(scope="module")
+def explorer():
+    from lmm_teach.widgets import Explorer
+
+    return Explorer(design=Design(n_subjects=10, visit_times=(0, 1, 2), mar_dropout=0.0), seed=3)
+
+
+def test_the_explorer_has_the_tab_and_studies_its_design(explorer):
+    assert "Monte Carlo" in explorer.extensions and not explorer.extension_errors
+    panel = explorer.extensions["Monte Carlo"]
+    assert isinstance(panel, MonteCarloPanel) and "lmm-montecarlo" in _classes(explorer.layout)
+    panel.n_reps.value = 40
+    for key, box in panel.methods.items():
+        box.value = key in ("lmm", "ols")
+    # the default: the module's process pool, started from the panel's thread
+    assert panel.run(wait=True), panel.status.text
+    assert panel.error is None, panel.error_traceback
+    assert panel.result.design == explorer.design and panel.result.n_done == 40
+    assert panel.progress.value == 40
+    assert "changed" not in panel.about.value
+    explorer.controls["n_subjects"].value = 12  # the Explorer moves on: the study is now out of date
+    assert "The design has changed since this study" in panel.about.value
+
+
+def test_an_invalid_design_in_the_explorer_is_explained(explorer):
+    panel = explorer.extensions["Monte Carlo"]
+    explorer.controls["visit_times"].value = "0"
+    try:
+        assert panel.run() is False
+        assert panel.status.kind == "problem" and "cannot be studied" in panel.status.text
+        assert not panel.running and not explorer.extension_errors
+    finally:
+        explorer.controls["visit_times"].value = "0, 1, 2"
+    assert np.isfinite(explorer.result.lmm.loglik)
