@@ -240,12 +240,16 @@ def test_shrinkage_intercept_rows_and_arrows(shrink_ri):
     assert shrinkage_kind(shrink_ri) == "intercept"
     truth = pd.DataFrame({"intercept": [95.0, 103.5], "slope": [-1.0, -1.0]}, index=["s1", "s2"])
     out = shrinkage_data(shrink_ri, truth=truth)
-    np.testing.assert_array_equal(out["own"]["y"], [ROWS["own"]] * 3)
-    np.testing.assert_array_equal(out["lmm"]["y"], [ROWS["lmm"]] * 3)
-    np.testing.assert_array_equal(out["arrows"]["x_start"], [90.0, 104.0, 101.0])
-    np.testing.assert_array_equal(out["arrows"]["x_end"], [96.0, 103.0, 100.5])
-    np.testing.assert_array_equal(out["truth"]["x"], [95.0, 103.5])
-    assert out["truth"]["subject"] == ["s1", "s2"]
+    subj = out["subjects"]
+    assert subj["subject"] == ["s1", "s2", "s3"]
+    np.testing.assert_array_equal(subj["own_y"], [ROWS["own"]] * 3)
+    np.testing.assert_array_equal(subj["lmm_y"], [ROWS["lmm"]] * 3)
+    # the arrows run from the own estimate to the LMM's
+    np.testing.assert_array_equal(subj["own_x"], [90.0, 104.0, 101.0])
+    np.testing.assert_array_equal(subj["lmm_x"], [96.0, 103.0, 100.5])
+    # s3 has no truth: NaN, not drawn
+    np.testing.assert_array_equal(subj["truth_x"], [95.0, 103.5, np.nan])
+    np.testing.assert_array_equal(subj["truth_y"], [ROWS["truth"], ROWS["truth"], np.nan])
     # one population mark, at the mean of the subjects' population lines (no groups)
     assert out["population"]["x"] == [pytest.approx(302.0 / 3)]
     _same_columns(make_shrinkage_figure(kind="intercept")[1], out)
@@ -256,16 +260,19 @@ def test_shrinkage_groups_get_one_population_mark_each(shrink_ri):
     assert out["population"]["x"] == [100.0, 102.0]
     assert out["population"]["label"] == ["population line, A", "population line, B"]
     colours = group_colours(["A", "B"])
-    assert out["own"]["colour"] == [colours["A"], colours["A"], colours["B"]]
+    assert out["subjects"]["colour"] == [colours["A"], colours["A"], colours["B"]]
 
 
 def test_shrinkage_slope_kind_plots_level_against_slope(shrink_ri):
     shrink = shrink_ri.assign(own_slope=[-3.0, -1.0, 0.0], lmm_slope=[-1.5, -1.0, -0.5],
                               population_slope=[-1.0, -1.0, -1.0])
     assert shrinkage_kind(shrink) == "slope"
-    out = shrinkage_data(shrink)
-    np.testing.assert_array_equal(out["own"]["y"], [-3.0, -1.0, 0.0])
-    np.testing.assert_array_equal(out["arrows"]["y_end"], [-1.5, -1.0, -0.5])
+    truth = pd.DataFrame({"intercept": [95.0, 103.5, 99.0], "slope": [-2.0, -1.1, -0.2]},
+                         index=["s1", "s2", "s3"])
+    out = shrinkage_data(shrink, truth=truth)
+    np.testing.assert_array_equal(out["subjects"]["own_y"], [-3.0, -1.0, 0.0])
+    np.testing.assert_array_equal(out["subjects"]["lmm_y"], [-1.5, -1.0, -0.5])
+    np.testing.assert_array_equal(out["subjects"]["truth_y"], [-2.0, -1.1, -0.2])
     assert out["population"]["y"] == [-1.0]
     _same_columns(make_shrinkage_figure(kind="slope")[1], out)
 
@@ -383,7 +390,8 @@ def test_plots_of_a_real_analysis():
     shrink = shrinkage(data, a.lmm)
     sh = shrinkage_data(shrink, groups=sim.subjects["arm"].to_dict(), truth=subject_truth(sim))
     assert shrinkage_kind(shrink) == "slope"
-    assert len(sh["arrows"]["x_start"]) == a.lmm.n_subjects
+    assert len(sh["subjects"]["own_x"]) == a.lmm.n_subjects
+    assert np.isfinite(sh["subjects"]["truth_y"]).all()
     assert len(sh["population"]["x"]) == 2
 
     vm = visit_means_data(a.anova.cell_means, visit="visit", between="arm", data=data, y="y", time="time",

@@ -130,7 +130,10 @@ def fit_data(lmm, data: pd.DataFrame, *, truth: Mapping | None = None, n_grid: i
     cols = lmm.columns
     time, between, subject = cols.time, cols.between, cols.subject
     fitted = lmm.fitted
-    used = data.loc[fitted.index]
+    rows = data.index.get_indexer(fitted.index)  # positions of the rows the fit used
+    if (rows < 0).any():
+        raise ValueError("the data do not contain every row of the fit (lmm.fitted.index)")
+    used = data.iloc[rows]
     t_all = used[time].to_numpy(float)
     t_lo, t_hi = float(np.min(t_all)), float(np.max(t_all))
     grid = np.linspace(t_lo, t_hi, n_grid) if t_hi > t_lo else np.array([t_lo, t_lo + 1.0])
@@ -169,20 +172,23 @@ def fit_data(lmm, data: pd.DataFrame, *, truth: Mapping | None = None, n_grid: i
             truth_lines["truth_label"].append("truth")
 
     # Subject-specific fitted lines, in time order within each subject.
-    frame = pd.DataFrame({"s": used[subject].to_numpy(), "t": t_all, "f": fitted.to_numpy(float)})
-    if between is not None:
-        frame["g"] = used[between].to_numpy()
-    frame = frame.sort_values(["s", "t"], kind="stable")
-    s = frame["s"].to_numpy()
-    bounds = np.flatnonzero(s[1:] != s[:-1]) + 1
+    s_code, s_levels = pd.factorize(used[subject].to_numpy(), sort=True)
+    f_all = fitted.to_numpy(float)
+    order = np.lexsort((t_all, s_code))
+    code = s_code[order]
+    bounds = np.flatnonzero(code[1:] != code[:-1]) + 1
     starts = np.r_[0, bounds]
-    g = frame["g"].to_numpy()[starts] if between is not None else [None] * len(starts)
+    if between is not None:
+        g = used[between].to_numpy()[order][starts]
+        colour = [colours.get(v, colours[levels[0]]) for v in g]
+    else:
+        colour = [colours[None]] * len(starts)
     subjects = {
-        "subject": [str(v) for v in s[starts]],
+        "subject": [str(s_levels[c]) for c in code[starts]],
         # Plain lists: bokeh encodes each small numpy array as its own buffer,
         # which costs more than the numbers.
-        "xs": [a.tolist() for a in np.split(frame["t"].to_numpy(), bounds)],
-        "ys": [a.tolist() for a in np.split(frame["f"].to_numpy(), bounds)],
-        "colour": [colours.get(v, colours[levels[0]]) for v in g],
+        "xs": [a.tolist() for a in np.split(t_all[order], bounds)],
+        "ys": [a.tolist() for a in np.split(f_all[order], bounds)],
+        "colour": colour,
     }
     return {"subjects": subjects, "band": band, "population": population, "truth": truth_lines}

@@ -30,8 +30,10 @@ __all__ = ["make_shrinkage_figure", "shrinkage_data", "shrinkage_kind", "ROWS"]
 #: y positions of the rows of the intercept-only plot.
 ROWS = {"own": 2.0, "lmm": 1.0, "truth": 0.0}
 
-_POINT_COLUMNS = ("x", "y", "subject", "n_obs", "intercept", "slope", "colour")
-_ARROW_COLUMNS = ("x_start", "y_start", "x_end", "y_end", "colour")
+# One row per subject: its own estimate, its LMM estimate and its truth side by
+# side (one source, so one message to the browser per update).
+_SUBJECT_COLUMNS = ("subject", "n_obs", "colour", "own_x", "own_y", "lmm_x", "lmm_y", "truth_x", "truth_y",
+                    "own_slope", "lmm_slope", "truth_slope")
 _POP_COLUMNS = ("x", "y", "x0", "y0", "x1", "y1", "colour", "label")
 
 
@@ -56,22 +58,19 @@ def make_shrinkage_figure(*, kind: str = "intercept", x_label: str = "level at t
     Returns
     -------
     (figure, sources)
-        ``sources``: ``"own"``, ``"lmm"``, ``"truth"`` (points), ``"arrows"``,
-        ``"population"``.
+        ``sources``: ``"subjects"`` (one row per subject: own, LMM and true
+        estimates; the arrows) and ``"population"``.
 
     Examples
     --------
     >>> fig, sources = make_shrinkage_figure(kind="slope")
     >>> sorted(sources)
-    ['arrows', 'lmm', 'own', 'population', 'truth']
+    ['population', 'subjects']
     """
     if kind not in ("intercept", "slope"):
         raise ValueError(f"kind must be 'intercept' or 'slope', got {kind!r}")
     sources = {
-        "own": ColumnDataSource(_empty(_POINT_COLUMNS), name="own"),
-        "lmm": ColumnDataSource(_empty(_POINT_COLUMNS), name="lmm"),
-        "truth": ColumnDataSource(_empty(_POINT_COLUMNS), name="truth"),
-        "arrows": ColumnDataSource(_empty(_ARROW_COLUMNS), name="arrows"),
+        "subjects": ColumnDataSource(_empty(_SUBJECT_COLUMNS), name="subjects"),
         "population": ColumnDataSource(_empty(_POP_COLUMNS), name="population"),
     }
     if kind == "intercept":
@@ -89,17 +88,19 @@ def make_shrinkage_figure(*, kind: str = "intercept", x_label: str = "level at t
         legend_above(fig)
         fig.scatter("x", "y", source=sources["population"], marker="diamond", size=16,
                     fill_color="colour", line_color="black", legend_field="label")
+    src = sources["subjects"]
     head = NormalHead(size=6, fill_color="colour", line_color="colour", fill_alpha=0.7, line_alpha=0.7)
-    fig.add_layout(Arrow(end=head, source=sources["arrows"], x_start="x_start", y_start="y_start",
-                         x_end="x_end", y_end="y_end", line_color="colour", line_alpha=0.5))
-    own = fig.scatter("x", "y", source=sources["own"], marker="circle", size=7, fill_color=None,
+    fig.add_layout(Arrow(end=head, source=src, x_start="own_x", y_start="own_y", x_end="lmm_x", y_end="lmm_y",
+                         line_color="colour", line_alpha=0.5))
+    own = fig.scatter("own_x", "own_y", source=src, marker="circle", size=7, fill_color=None,
                       line_color="colour", line_width=1.5)
-    lmm = fig.scatter("x", "y", source=sources["lmm"], marker="circle", size=7, color="colour")
-    truth = fig.scatter("x", "y", source=sources["truth"], marker="x", size=8, line_color=TRUTH_COLOUR)
-    tips = [("subject", "@subject"), ("observations", "@n_obs"), ("level", "@intercept{0.00}")]
-    if kind == "slope":
-        tips.append(("slope", "@slope{0.000}"))
-    fig.add_tools(HoverTool(renderers=[own, lmm, truth], tooltips=tips))
+    lmm = fig.scatter("lmm_x", "lmm_y", source=src, marker="circle", size=7, color="colour")
+    truth = fig.scatter("truth_x", "truth_y", source=src, marker="x", size=8, line_color=TRUTH_COLOUR)
+    for renderer, which, title in ((own, "own", "own data"), (lmm, "lmm", "LMM"), (truth, "truth", "truth")):
+        tips = [("subject", "@subject"), ("observations", "@n_obs"), (f"level ({title})", f"@{which}_x{{0.00}}")]
+        if kind == "slope":
+            tips.append((f"slope ({title})", f"@{which}_slope{{0.000}}"))
+        fig.add_tools(HoverTool(renderers=[renderer], tooltips=tips))
     return fig, sources
 
 
@@ -122,21 +123,24 @@ def shrinkage_data(
         per level).
     truth : DataFrame, optional
         The subjects' true lines, indexed by subject: ``intercept`` (and
-        ``slope``), fixed and random parts added.
+        ``slope``), fixed and random parts added.  Subjects without one get NaN
+        (not drawn).
 
     Returns
     -------
     dict
-        ``{"own", "lmm", "truth", "arrows", "population"}``, each a dict of
-        columns for ``source.data = ...``.
+        ``{"subjects", "population"}``, each a dict of columns for
+        ``source.data = ...``.  ``own_x``/``lmm_x``/``truth_x`` are levels at
+        time 0; the ``_y`` columns are slopes (random-slope model) or the rows
+        of :data:`ROWS` (random intercept only).
 
     Examples
     --------
     >>> shrink = pd.DataFrame({"n_obs": [2, 6], "own_intercept": [90.0, 104.0],
     ...                        "lmm_intercept": [96.0, 103.0], "population_intercept": [100.0, 100.0]},
     ...                       index=pd.Index(["s1", "s2"], name="subject"))
-    >>> out = shrinkage_data(shrink)
-    >>> out["arrows"]["x_start"].tolist(), out["arrows"]["x_end"].tolist()
+    >>> out = shrinkage_data(shrink)["subjects"]
+    >>> out["own_x"].tolist(), out["lmm_x"].tolist()   # arrows from own to LMM
     ([90.0, 104.0], [96.0, 103.0])
     """
     kind = shrinkage_kind(shrink)
@@ -152,16 +156,35 @@ def shrinkage_data(
         colour = [group_colours([0])[0]] * n
         labels = ["population line"] * n
 
-    def points(which: str) -> dict:
-        icpt = shrink[f"{which}_intercept"].to_numpy(float)
-        slope = shrink[f"{which}_slope"].to_numpy(float) if kind == "slope" else np.full(n, np.nan)
-        y = slope if kind == "slope" else np.full(n, ROWS[which])
-        return {"x": icpt, "y": y, "subject": subjects, "n_obs": shrink["n_obs"].to_numpy(),
-                "intercept": icpt, "slope": slope, "colour": colour}
+    nan = np.full(n, np.nan)
+    own_x = shrink["own_intercept"].to_numpy(float)
+    lmm_x = shrink["lmm_intercept"].to_numpy(float)
+    own_slope = shrink["own_slope"].to_numpy(float) if kind == "slope" else nan
+    lmm_slope = shrink["lmm_slope"].to_numpy(float) if kind == "slope" else nan
+    truth_x, truth_slope = nan, nan
+    if truth is not None and len(truth):
+        t = truth.reindex(shrink.index)
+        truth_x = t["intercept"].to_numpy(float)
+        if kind == "slope" and "slope" in t.columns:
+            truth_slope = t["slope"].to_numpy(float)
 
-    own, lmm = points("own"), points("lmm")
-    arrows = {"x_start": own["x"], "y_start": own["y"], "x_end": lmm["x"], "y_end": lmm["y"],
-              "colour": colour}
+    def row(which: str) -> np.ndarray:
+        return np.full(n, ROWS[which])
+
+    out = {
+        "subject": subjects,
+        "n_obs": shrink["n_obs"].to_numpy(),
+        "colour": colour,
+        "own_x": own_x,
+        "own_y": own_slope if kind == "slope" else row("own"),
+        "lmm_x": lmm_x,
+        "lmm_y": lmm_slope if kind == "slope" else row("lmm"),
+        "truth_x": truth_x,
+        "truth_y": truth_slope if kind == "slope" else np.where(np.isnan(truth_x), np.nan, ROWS["truth"]),
+        "own_slope": own_slope,
+        "lmm_slope": lmm_slope,
+        "truth_slope": truth_slope,
+    }
 
     population = _empty(_POP_COLUMNS)
     seen = {}
@@ -182,21 +205,4 @@ def shrinkage_data(
         population["y1"].append(y1)
         population["colour"].append(colour[rows[0]])
         population["label"].append(labels[rows[0]])
-
-    truth_cols = _empty(_POINT_COLUMNS)
-    if truth is not None and len(truth):
-        keep = [s for s in shrink.index if s in truth.index]
-        t = truth.loc[keep]
-        icpt = t["intercept"].to_numpy(float)
-        slope = (t["slope"].to_numpy(float) if "slope" in t.columns and kind == "slope"
-                 else np.full(len(keep), np.nan))
-        pos = {s: i for i, s in enumerate(shrink.index)}
-        truth_cols = {
-            "x": icpt,
-            "y": slope if kind == "slope" else np.full(len(keep), ROWS["truth"]),
-            "subject": [str(s) for s in keep],
-            "n_obs": shrink["n_obs"].to_numpy()[[pos[s] for s in keep]],
-            "intercept": icpt, "slope": slope,
-            "colour": [TRUTH_COLOUR] * len(keep),
-        }
-    return {"own": own, "lmm": lmm, "truth": truth_cols, "arrows": arrows, "population": population}
+    return {"subjects": out, "population": population}

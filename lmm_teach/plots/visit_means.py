@@ -107,16 +107,29 @@ def visit_means_data(
     >>> out["complete_points"]["y"], out["observed_points"]["y"]
     ([1.0, 3.0], [1.5, 4.0])
     """
-    observed = None
+    # numpy, not groupby: this runs on every slider release while the tab is shown.
+    obs = None
     if data is not None and y is not None:
-        observed = data.loc[data[y].notna()]
-    levels = ordered_levels(observed[visit] if observed is not None else cell_means[visit])
+        y_all = pd.to_numeric(data[y], errors="coerce").to_numpy(float)
+        keep = ~np.isnan(y_all)
+        obs = {"y": y_all[keep], "visit": data[visit].to_numpy()[keep]}
+        if time is not None:
+            obs["time"] = data[time].to_numpy(float)[keep]
+        if between is not None:
+            obs["group"] = data[between].to_numpy()[keep]
+    levels = ordered_levels(obs["visit"] if obs is not None else cell_means[visit])
     for lvl in ordered_levels(cell_means[visit]):
         if lvl not in levels:
             levels.append(lvl)
-    if observed is not None and time is not None:
-        pos = observed.groupby(visit, observed=True)[time].mean()
-        x_of = {lvl: float(pos[lvl]) for lvl in levels if lvl in pos.index}
+    index = {lvl: k for k, lvl in enumerate(levels)}
+    K = len(levels)
+    if obs is not None:
+        v_idx = np.fromiter((index[v] for v in obs["visit"]), dtype=np.int64, count=len(obs["visit"]))
+
+    if obs is not None and time is not None:
+        n_v = np.bincount(v_idx, minlength=K)
+        mean_t = np.bincount(v_idx, weights=obs["time"], minlength=K) / np.maximum(n_v, 1)
+        x_of = {lvl: float(mean_t[k]) for lvl, k in index.items() if n_v[k]}
     elif "time" in cell_means.columns and visit != "time" and pd.api.types.is_numeric_dtype(cell_means["time"]):
         pos = cell_means.groupby(visit, observed=True)["time"].mean()
         x_of = {lvl: float(pos[lvl]) for lvl in levels}
@@ -124,21 +137,23 @@ def visit_means_data(
         x_of = {lvl: float(lvl) for lvl in levels}
     else:
         x_of = {lvl: float(i) for i, lvl in enumerate(levels)}
-    source = observed if observed is not None and between is not None else cell_means
-    groups = ordered_levels(source[between]) if between is not None else [None]
+    if between is not None:
+        groups = ordered_levels(obs["group"] if obs is not None else cell_means[between])
+    else:
+        groups = [None]
     colours = group_colours(groups)
 
-    def lines_and_points(stats_: pd.DataFrame, kind: str, colour_none: str):
+    def lines_and_points(g_of, v_of, means, counts, kind: str, colour_none: str):
+        """One line per group through its visit means, in visit order."""
         lines, points = _empty(_LINE_COLUMNS), _empty(_POINT_COLUMNS)
+        g_of, v_of = list(g_of), list(v_of)
         for g in groups:
-            part = stats_ if g is None else stats_.loc[stats_[between] == g]
-            part = part.loc[part[visit].isin(list(x_of))]
-            if len(part) == 0:
+            rows = [i for i, (gi, vi) in enumerate(zip(g_of, v_of, strict=True)) if gi == g and vi in x_of]
+            if not rows:
                 continue  # e.g. no complete subject in this group
-            order = np.argsort([levels.index(v) for v in part[visit]], kind="stable")
-            part = part.iloc[order]
-            xs = [x_of[v] for v in part[visit]]
-            ys = part["mean"].astype(float).tolist()
+            rows.sort(key=lambda i: index[v_of[i]])
+            xs = [x_of[v_of[i]] for i in rows]
+            ys = [float(means[i]) for i in rows]
             label = kind if g is None else f"{kind}, {between} {g}"
             colour = colour_none if g is None else colours[g]
             lines["xs"].append(np.asarray(xs))
@@ -147,19 +162,29 @@ def visit_means_data(
             lines["label"].append(label)
             points["x"] += xs
             points["y"] += ys
-            points["visit"] += [str(v) for v in part[visit]]
+            points["visit"] += [str(v_of[i]) for i in rows]
             points["group"] += ["" if g is None else str(g)] * len(xs)
-            points["n"] += [int(v) for v in part["n"]]
+            points["n"] += [int(counts[i]) for i in rows]
             points["colour"] += [colour] * len(xs)
             points["label"] += [label] * len(xs)
         return lines, points
 
-    complete_lines, complete_points = lines_and_points(cell_means, "complete cases (ANOVA)", colours[groups[0]])
+    cm_groups = cell_means[between].tolist() if between is not None else [None] * len(cell_means)
+    complete_lines, complete_points = lines_and_points(
+        cm_groups, cell_means[visit].tolist(), cell_means["mean"].to_numpy(float), cell_means["n"].to_numpy(),
+        "complete cases (ANOVA)", colours[groups[0]])
     observed_lines, observed_points = _empty(_OBSERVED_COLUMNS), _empty(_POINT_COLUMNS)
-    if observed is not None:
-        keys = [visit] if between is None else [between, visit]
-        obs_means = observed.groupby(keys, observed=True)[y].agg(mean="mean", n="count").reset_index()
-        observed_lines, observed_points = lines_and_points(obs_means, "all observed", GREY)
+    if obs is not None:
+        G = len(groups)
+        g_idx = (np.fromiter(({g: i for i, g in enumerate(groups)}[v] for v in obs["group"]), dtype=np.int64,
+                             count=len(obs["y"])) if between is not None else np.zeros(len(obs["y"]), np.int64))
+        cell = g_idx * K + v_idx
+        n = np.bincount(cell, minlength=G * K)
+        total = np.bincount(cell, weights=obs["y"], minlength=G * K)
+        have = np.flatnonzero(n)
+        observed_lines, observed_points = lines_and_points(
+            [groups[c // K] for c in have], [levels[c % K] for c in have], total[have] / n[have], n[have],
+            "all observed", GREY)
         observed_lines["observed_label"] = observed_lines.pop("label")
 
     truth_lines = _empty(_TRUTH_COLUMNS)

@@ -92,8 +92,11 @@ def _topic(text: str) -> str | None:
     return None
 
 
-def teaching_notes(analysis) -> list[str]:
+def teaching_notes(analysis, *, data: pd.DataFrame | None = None, y: str | None = None) -> list[str]:
     """What a learner should know about the fits, one message per topic.
+
+    Given the data and the outcome column, an outcome that never varies is
+    named as the cause of everything else.
 
     The core's warnings come first (they are the most specific, e.g. which
     visit is missing for how many subjects); a singular or non-converged fit,
@@ -103,6 +106,12 @@ def teaching_notes(analysis) -> list[str]:
     """
     lmm = analysis.lmm
     own = []
+    constant = _constant_value(data, y)
+    if constant is not None:
+        # Everything else (NaN variances, undefined F tests) follows from this: say it first.
+        return [f"There is no variation to explain: every measurement of {y!r} has the same value "
+                f"({constant:g}), so all the variances are 0 and the tests are undefined. Check that the "
+                "right column is the outcome."]
     if lmm.singular:
         own.append("Singular fit: the patients' own levels vary no more than the measurement noise "
                    "explains, so the between-subject variance is estimated as 0 (on the boundary). The "

@@ -328,7 +328,8 @@ class Explorer(Panel):
         if show is not None:
             show()
             self.stale.discard(visible)
-        self.status.show(teaching_notes(result.analysis), title="What to notice")
+        self.status.show(teaching_notes(result.analysis, data=result.data, y=result.columns.y),
+                         title="What to notice")
         for title, panel in self.extensions.items():
             hook = getattr(panel, "explorer_updated", None)
             if hook is not None:

@@ -59,7 +59,7 @@ class LMMPanel(Panel):
     >>> bp = lmm_teach.load_bp()
     >>> fit = lmm_teach.fit_lmm(bp, y="bp", subject="patient", time="time_num")
     >>> panel = LMMPanel(fit, data=bp)
-    >>> len(panel.shrink_sources["intercept"]["arrows"].data["x_start"])   # one arrow per patient
+    >>> len(panel.shrink_sources["intercept"]["subjects"].data["own_x"])   # one arrow per patient
     10
     """
 
