@@ -1,0 +1,209 @@
+"""The "Your own data" panel driven from plain Python: a DataFrame or an uploaded CSV,
+guessed column roles, Analyse alone and inside the Explorer, and every bad file or
+bad column choice explained in the panel (never a traceback).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import ipywidgets as widgets
+import numpy as np
+import pandas as pd
+import pytest
+
+import lmm_teach
+from lmm_teach.compare import analyze
+from lmm_teach.design import PRESETS, Design
+from lmm_teach.simulate import simulate
+from lmm_teach.widgets.data_panel import OwnDataPanel, guess_roles
+
+# A learner's trial, as a spreadsheet would hold it: names of their own, visit labels
+# beside the (jittered) weeks, text arms, numeric blood pressure.
+_TRIAL_DESIGN = Design(n_subjects=16, visit_times=(0, 4, 8, 12), time_jitter=0.4, arms=True,
+                       arm_slope_effect=-0.5, mar_dropout=0.1, intercept=150, slope=-0.3)
+_VISITS = {0: "baseline", 1: "week 4", 2: "week 8", 3: "week 12"}
+
+def _classes(widget) -> set[str]:
+    found = set(getattr(widget, "_dom_classes", ()))
+    for child in getattr(widget, "children", ()) or ():
+        found |= _classes(child)
+    return found
+
+
+def _walk(widget):
+    yield widget
+    for child in getattr(widget, "children", ()) or ():
+        yield from _walk(child)
+
+
+def _upload(raw: bytes, name: str) -> tuple:
+    """What ipywidgets 8's FileUpload holds after the learner picks a file."""
+    return ({"name": name, "type": "text/csv", "size": len(raw), "content": memoryview(raw),
+             "last_modified": dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc)},)
+
+
+@pytest.fixture(scope="module")
+def trial() -> pd.DataFrame:
+    sim = simulate(_TRIAL_DESIGN, 8)
+    return pd.DataFrame({
+        "patient_id": sim["subject"].str.replace("s", "P", regex=False),
+        "arm": sim["arm"].map({"A": "control", "B": "treatment"}),
+        "visit": sim["visit"].map(_VISITS),
+        "weeks": sim["time"].round(1),
+        "sbp": sim["y"].round(0),
+    })
+
+
+@pytest.fixture(scope="module")
+def trial_csv(trial) -> bytes:
+    return trial.to_csv(index=False).encode("utf-8")
+
+
+# ------------------------------------------------------------------ guessing the roles
+def test_guess_roles_from_names_and_values(trial):
+    assert guess_roles(trial) == {"y": "sbp", "subject": "patient_id", "time": "weeks", "visit": "visit",
+                                  "between": "arm", "cluster": None}
+    assert guess_roles(lmm_teach.load_bp()) == {"y": "bp", "subject": "patient", "time": "time_num",
+                                                "visit": "time", "between": None, "cluster": None}
+    clinics = simulate(PRESETS["clinics"], 1)
+    assert guess_roles(clinics) == {"y": "y", "subject": "subject", "time": "time", "visit": "visit",
+                                    "between": None, "cluster": "clinic"}
+    # camelCase names, no visit column, an arm that varies within subjects is no between factor
+    df = pd.DataFrame({"patientID": ["a", "a", "b", "b"], "Week": [0, 1, 0, 1], "Score": [1.0, 2.0, 3.0, 5.0],
+                       "group": ["x", "y", "x", "y"]})
+    assert guess_roles(df) == {"y": "Score", "subject": "patientID", "time": "Week", "visit": None,
+                               "between": None, "cluster": None}
+
+
+# ------------------------------------------------------------------ alone
+def test_a_good_dataframe_alone_shows_the_comparison(trial):
+    before = trial.copy()
+    panel = OwnDataPanel(trial, name="bp_trial.csv")
+    assert panel.columns().between == "arm" and panel.file_name == "bp_trial.csv"
+    assert "lmm-table-preview" in panel.preview.value and "patient_id" in panel.preview.value
+    assert panel.analyse() is True
+    assert panel.status.kind == "notes" and "subjects" in panel.status.text
+    expected = analyze(trial, y="sbp", subject="patient_id", time="weeks", visit="visit", between="arm")
+    pd.testing.assert_frame_equal(panel.result.lmm.fixed, expected.lmm.fixed)
+    assert panel.compare_panel.result is panel.result
+    est = panel.compare_panel.sources["estimates"].data
+    assert len(est["estimate"]) >= 2 and set(est["hypothesis"]) >= {"time", "arm x time"}
+    pd.testing.assert_frame_equal(trial, before)  # the learner's DataFrame is never modified
+    # a random slope from the check box
+    panel.random_slope.value = True
+    assert panel.analyse() and panel.result.lmm.random_slope
+    assert "(weeks | patient_id)" in panel.result.lmm.formula
+
+
+def test_uploading_a_csv(trial, trial_csv):
+    panel = OwnDataPanel()
+    panel.upload.value = _upload(trial_csv, "bp_trial.csv")
+    assert panel.file_name == "bp_trial.csv" and panel.status.kind == "notes"
+    pd.testing.assert_frame_equal(panel.data, trial, check_dtype=False)  # str columns may differ in dtype
+    assert panel.roles["y"].value == "sbp" and panel.roles["between"].value == "arm"
+    assert panel.analyse()
+
+
+@pytest.mark.parametrize(("raw", "words"), [
+    (b"", "is empty"),
+    (b"PK\x03\x04\x00\x00binary", "not a text file"),
+    (b"subject;time\n", "no data rows"),
+    ("id,week,y\n1,0,caf\xe9\n".encode("latin-1"), "not UTF-8"),
+])
+def test_a_bad_csv_is_explained_in_the_panel(raw, words):
+    panel = OwnDataPanel()
+    assert panel.load_csv_bytes(raw, name="bad.csv") is False
+    assert panel.status.kind == "problem" and words in panel.status.text and "bad.csv" in panel.status.text
+    assert "Traceback" not in panel.status.widget.value and panel.data is None
+    # the same through the upload widget: no exception escapes the observer
+    panel.upload.value = _upload(raw, "bad.csv")
+    assert panel.status.kind == "problem" and words in panel.status.text
+
+
+@pytest.mark.parametrize(("choice", "words"), [
+    ({"y": "arm", "between": None}, "'arm' (the outcome) must be numeric"),
+    ({"y": "arm"}, "column 'arm' is given both as the y and as the between"),
+    ({"between": "visit", "visit": None}, "'visit' (the between-subject factor) changes within subject"),
+    ({"time": "visit"}, "'visit' (the time) must be numeric"),
+    ({"cluster": "weeks", "time": "weeks"}, "given both as the time and as the cluster"),
+    ({"cluster": "visit", "visit": None}, "clusters do not nest subjects"),
+])
+def test_a_wrong_column_choice_is_explained(trial, choice, words):
+    panel = OwnDataPanel(trial)
+    for role, column in choice.items():
+        panel.roles[role].value = column
+    assert panel.analyse() is False
+    assert panel.status.kind == "problem" and words in panel.status.text, panel.status.text
+    assert "cannot be analysed" in panel.status.text and panel.result is None
+
+
+def test_nothing_loaded_or_a_missing_role_is_explained():
+    panel = OwnDataPanel()
+    assert panel.analyse() is False and "Upload a CSV file" in panel.status.text
+    panel.load(pd.DataFrame({"id": ["a", "a", "b", "b"], "y": [1.0, 2.0, 3.0, 4.0]}))
+    assert panel.roles["time"].value is None  # two columns, three required roles
+    assert panel.analyse() is False and "No column is chosen as the time" in panel.status.text
+    assert panel.load("not a table") is False and panel.status.kind == "problem"
+    bad = OwnDataPanel(lmm_teach.load_bp(), y="blood_pressure")  # a role given by name that does not exist
+    assert bad.status.kind == "problem" and "'blood_pressure'" in bad.status.text
+
+
+def test_the_example_and_accessible_controls():
+    panel = OwnDataPanel()
+    panel.example_button.click()
+    assert panel.file_name == "bp.csv" and len(panel.data) == 30 and panel.analyse()
+    controls = [w for w in _walk(panel.layout)
+                if isinstance(w, (widgets.Dropdown, widgets.Button, widgets.Checkbox, widgets.FileUpload))]
+    assert len(controls) >= 6 + 3 + 1
+    for w in controls:
+        assert w.description and w.tooltip, w
+    expected = {"lmm-own-data", "lmm-own-upload", "lmm-own-analyse", "lmm-own-y", "lmm-own-subject", "lmm-own-time",
+                "lmm-own-visit", "lmm-own-between", "lmm-own-cluster", "lmm-status", "lmm-compare"}
+    assert expected <= _classes(panel.layout)
+    assert "lmm-own-back" not in _classes(panel.layout)  # alone there is no simulated data to go back to
+
+
+# ------------------------------------------------------------------ inside the Explorer
+@pytest.fixture(scope="module")
+def explorer():
+    from lmm_teach.widgets import Explorer
+
+    return Explorer(design=Design(n_subjects=12, visit_times=(0, 1, 2), mar_dropout=0.0), seed=4)
+
+
+def test_analyse_switches_the_explorer_to_the_learners_data(explorer, trial):
+    assert {"Monte Carlo", "Your own data", "Show code"} <= set(explorer.extensions)
+    assert not explorer.extension_errors
+    panel = explorer.extensions["Your own data"]
+    assert isinstance(panel, OwnDataPanel) and panel.compare_panel is None
+    assert "lmm-own-back" in _classes(explorer.layout)
+    panel.load(trial, name="bp_trial.csv")
+    assert panel.analyse(), panel.status.text
+    r = explorer.result
+    assert r.design is None and r.data is trial and r.columns.between == "arm"
+    assert r.lmm.n_subjects == trial["patient_id"].nunique() and explorer.error is None
+    explorer.update_all_panels()
+    assert len(explorer.data_panel.sources["lines"].data["subject"]) == trial["patient_id"].nunique()
+    code = explorer.extensions["Show code"].code
+    assert "pd.read_csv('bp_trial.csv')" in code and "between='arm'" in code
+    # a wrong choice inside the Explorer: explained in the panel, the Explorer keeps the last results
+    panel.roles["y"].value = "arm"
+    assert panel.analyse() is False and "given both as the y and as the between" in panel.status.text
+    assert explorer.result is r
+
+    panel.roles["y"].value = "sbp"
+    assert panel.back_button.description == "Back to simulated data"
+    panel.back_button.click()
+    assert explorer.result.design == explorer.design and not panel.showing
+    assert "simulated" in panel.status.text
+
+
+def test_a_design_change_replaces_the_learners_data(explorer, trial):
+    panel = explorer.extensions["Your own data"]
+    panel.load(trial, name="bp_trial.csv")
+    assert panel.analyse() and panel.showing
+    explorer.controls["n_subjects"].value = 14
+    assert explorer.result.design is not None and explorer.result.lmm.n_subjects == 14
+    assert not panel.showing and "shows simulated data again" in panel.status.text
+    assert np.isfinite(explorer.result.lmm.loglik)
