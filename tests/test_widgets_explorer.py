@@ -124,7 +124,7 @@ def test_css_classes_for_browser_tests(explorer):
 def test_truth_beside_the_estimates(explorer):
     _select(explorer, "LMM")
     fixed = explorer.lmm_panel.fixed_sources["fixed"].data
-    assert fixed["truth"][fixed["term"].index("time")] == Design().slope
+    assert fixed["truth"][list(fixed["term"]).index("time")] == Design().slope
     truth = explorer.lmm_panel.fit_sources["truth"].data
     np.testing.assert_allclose(truth["ys"][0][0], Design().intercept + Design().slope * truth["xs"][0][0])
     assert "truth" in explorer.lmm_panel.fixed_html.value
