@@ -15,6 +15,7 @@ import pytest
 
 import lmm_teach
 from lmm_teach.design import PRESETS, Design
+from lmm_teach.simulate import simulate
 from lmm_teach.widgets.code_panel import CodePanel, design_code, python_code, r_code
 
 
@@ -72,7 +73,7 @@ def test_code_for_a_fit_of_ones_own_runs_from_the_csv(tmp_path, monkeypatch):
 
 
 def test_a_model_statsmodels_cannot_fit_is_said_in_a_comment():
-    fit = lmm_teach.fit_lmm(lmm_teach.simulate(PRESETS["clinics"], 1), y="y", subject="subject", time="time",
+    fit = lmm_teach.fit_lmm(simulate(PRESETS["clinics"], 1), y="y", subject="subject", time="time",
                             cluster="clinic", random_slope=True)
     code = python_code(fit, columns=fit.columns, random_slope=True, design=PRESETS["clinics"], seed=1)
     assert "# statsmodels cannot fit this model" in code and "smf.mixedlm" not in code
