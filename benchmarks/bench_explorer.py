@@ -23,8 +23,15 @@ Target (issue 4): ratio update / MixedLM fit below 1/3.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import warnings
+
+# One BLAS thread for both contenders (set before numpy loads): the machine is
+# shared, and a multi-threaded BLAS waiting for a busy core makes the
+# statsmodels timing swing by 2x from run to run.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 
 def best_of(fn, repeat: int) -> float:
