@@ -167,7 +167,8 @@ def test_richardson_derivatives_of_a_known_function():
         return (np.exp(X[:, 0]) * np.sin(X[:, 1]), X[:, 0] ** 3 + X[:, 0] * X[:, 1])
 
     x = np.array([0.3, 1.2])
-    (g1, g2), (H1, H2) = richardson(f, x)
+    (g1, g2), (H1, H2), (f1, _) = richardson(f, x)
+    assert f1 == pytest.approx(np.exp(0.3) * np.sin(1.2))
     np.testing.assert_allclose(g1, [np.exp(0.3) * np.sin(1.2), np.exp(0.3) * np.cos(1.2)], rtol=1e-9)
     np.testing.assert_allclose(H1, [[np.exp(0.3) * np.sin(1.2), np.exp(0.3) * np.cos(1.2)],
                                     [np.exp(0.3) * np.cos(1.2), -np.exp(0.3) * np.sin(1.2)]], rtol=1e-7)

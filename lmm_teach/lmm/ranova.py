@@ -59,5 +59,5 @@ def lrt_table(full_dev: float, reduced: list[tuple[RandomTerm, float]]) -> pd.Da
     # The reduced model is nested in the full one: a negative LRT can only be
     # optimiser noise (at most ~1e-9 here); report it as 0.
     lrt = np.maximum(dev - full_dev, 0.0)
-    return pd.DataFrame({"term": pd.Series([t.label for t, _ in reduced], dtype=object), "loglik": -0.5 * dev,
+    return pd.DataFrame({"term": [t.label for t, _ in reduced], "loglik": -0.5 * dev,
                          "LRT": lrt, "df": df, "p": special.chdtrc(df, lrt)}, columns=_COLUMNS)

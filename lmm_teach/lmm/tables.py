@@ -47,7 +47,7 @@ def tests_table(fit: EngineFit, design) -> pd.DataFrame:
         names.append(term.name)
         rows.append(contest_md(design.contrasts[term.name], fit.solution.beta, fit.vcov, fit.info))
     values = np.array(rows, dtype=float).reshape(-1, 4)
-    return pd.DataFrame({"term": pd.Series(names, dtype=object), "F": values[:, 0], "df_num": values[:, 1],
+    return pd.DataFrame({"term": names, "F": values[:, 0], "df_num": values[:, 1],
                          "df_den": values[:, 2], "p": values[:, 3]}, columns=TESTS_COLUMNS)
 
 
@@ -72,7 +72,7 @@ def variance_table(fit: EngineFit, *, subject: str, time: str, cluster: str | No
     rows.append(("Residual", None, None, s2, s))
     group, var1, var2, vcov, sdcor = zip(*rows, strict=True)
     # var1/var2 hold None (R's NA) beside text: object columns, or pandas makes them NaN strings
-    table = pd.DataFrame({"group": pd.Series(group, dtype=object), "var1": pd.Series(var1, dtype=object),
+    table = pd.DataFrame({"group": list(group), "var1": pd.Series(var1, dtype=object),
                           "var2": pd.Series(var2, dtype=object), "vcov": np.array(vcov, dtype=float),
                           "sdcor": np.array(sdcor, dtype=float)}, columns=VARIANCE_COLUMNS)
     return table, float((v0 + vc) / (v0 + vc + s2))
