@@ -23,6 +23,7 @@ import nbformat
 OPEN_TIMEOUT_MS = 90_000
 RUN_TIMEOUT_S = 240.0
 SETTLE_TIMEOUT_S = 45.0
+EMPTY_GRACE_S = 8.0
 
 
 # Upstream errors that do not come from lmm_teach nor change what a learner sees, each matched
@@ -160,7 +161,7 @@ def wait_until_all_ran(page, *, timeout: float = RUN_TIMEOUT_S) -> dict:
 # --------------------------------------------------------------------------- checking
 
 # Walks open shadow roots: BokehJS 3 renders each plot inside a shadow DOM.
-_PROBLEMS_JS = """() => {
+_PROBLEMS_JS = """(within) => {
     const deep = (root, sel) => {
         const found = [...root.querySelectorAll(sel)];
         for (const el of root.querySelectorAll('*')) {
@@ -171,11 +172,13 @@ _PROBLEMS_JS = """() => {
     const clip = (s, n = 300) => s.replace(/\\s+/g, ' ').trim().slice(0, n);
     const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
     // "pending" problems may still resolve (views render asynchronously); the others are final.
-    const problems = [], pending = [];
+    const problems = [], pending = [], empty = [];
     let plots = 0, widgets = 0, hidden = 0;
     [...panel.querySelectorAll('.jp-Notebook .jp-Cell')].forEach((cell, i) => {
         const where = `cell ${i + 1}`;
-        for (const out of cell.querySelectorAll('.jp-OutputArea-output')) {
+        // With `within` (a CSS selector), only the widgets and plots inside that element.
+        const inside = el => !within || !!el.closest(within);
+        for (const out of within ? [] : cell.querySelectorAll('.jp-OutputArea-output')) {
             const mime = out.getAttribute('data-mime-type') || '';
             const text = out.textContent || '';
             // JupyterLab 4 renders tracebacks with the stderr mime type.
@@ -199,15 +202,16 @@ _PROBLEMS_JS = """() => {
         // A view that threw while rendering (ipywidgets 8's error widget), e.g. a BokehModel
         // whose BokehJS never loaded.
         for (const err of cell.querySelectorAll('.jupyter-widgets-error-widget')) {
-            problems.push(`${where}: widget failed to render (ipywidgets error widget)`);
+            if (inside(err)) problems.push(`${where}: widget failed to render (ipywidgets error widget)`);
         }
         // ipywidgets' WidgetRenderer is the only output that is a lumino Panel.
-        widgets += cell.querySelectorAll('.jp-OutputArea-output.lm-Panel').length;
+        if (!within) widgets += cell.querySelectorAll('.jp-OutputArea-output.lm-Panel').length;
         // Every bokeh root (show() output or a jupyter_bokeh BokehModel) must hold a drawn
         // canvas (BokehJS creates it when the view renders) and every plot in it must have
         // finite, non-empty axis ranges: a plot whose data never reached the browser draws
         // an empty frame without axes ("could not set initial ranges").
         for (const root of cell.querySelectorAll('[data-root-id]')) {
+            if (!inside(root)) continue;
             const id = root.getAttribute('data-root-id');
             // The root is `display: contents`; its parent tells whether it is on screen
             // (a plot in a tab that is not selected is not drawn until the tab is opened).
@@ -231,14 +235,14 @@ _PROBLEMS_JS = """() => {
                 const ok = r => Number.isFinite(r.start) && Number.isFinite(r.end) && r.start !== r.end;
                 if (!ok(m.x_range) || !ok(m.y_range)) {
                     const title = m.title && m.title.text ? `"${m.title.text}"` : m.id;
-                    pending.push(`${where}: bokeh plot ${title} is empty (axis ranges `
-                        + `x ${m.x_range.start}..${m.x_range.end}, y ${m.y_range.start}..${m.y_range.end}: `
-                        + 'its data did not reach the browser)');
+                    empty.push(`${where}: bokeh plot ${title} is empty: no data in the browser `
+                        + `(axis ranges x ${m.x_range.start}..${m.x_range.end}, `
+                        + `y ${m.y_range.start}..${m.y_range.end})`);
                 }
             }
         }
     });
-    return {problems, pending, plots, widgets, hidden};
+    return {problems, pending, empty, plots, widgets, hidden};
 }"""
 
 
@@ -253,7 +257,12 @@ class PageReport:
     hidden_plots: int = 0
 
     def all_problems(self) -> list[str]:
-        return self.problems + [f"browser {e}" for e in self.console_errors]
+        # The same console error repeats once per redraw: one line each, with its count.
+        counts: dict[str, int] = {}
+        for e in self.console_errors:
+            counts[e] = counts.get(e, 0) + 1
+        console = [f"browser {e}" + (f" (x{n})" if n > 1 else "") for e, n in counts.items()]
+        return self.problems + console
 
     def describe(self) -> str:
         lines = [f"{self.plots} bokeh plot(s) drawn, {self.hidden_plots} in closed tabs, "
@@ -262,21 +271,25 @@ class PageReport:
         return "\n".join(lines)
 
 
-def check_page(page, console: ConsoleLog, *, settle: float = SETTLE_TIMEOUT_S) -> PageReport:
+def check_page(page, console: ConsoleLog, *, settle: float = SETTLE_TIMEOUT_S,
+               within: str | None = None) -> PageReport:
     """Read the notebook's problems, letting widgets and plots finish rendering first.
 
     Widget views and bokeh canvases appear asynchronously after the kernel is idle; poll until
     nothing is pending any more ("Loading widget...", a plot without its canvas) or ``settle``
-    seconds pass, then report what is there.
+    seconds pass, then report what is there.  A drawn plot without data gets ``EMPTY_GRACE_S``
+    only: the kernel is idle, so its data would have arrived by then.  With ``within`` (a CSS selector), only the
+    widgets and plots inside that element are checked (no outputs, no widget count).
     """
-    deadline = time.monotonic() + settle
+    start = time.monotonic()
     while True:
-        found = page.evaluate(_PROBLEMS_JS)
-        if not found["pending"] or time.monotonic() >= deadline:
+        found = page.evaluate(_PROBLEMS_JS, within)
+        elapsed = time.monotonic() - start
+        if elapsed >= settle or not found["pending"] and (not found["empty"] or elapsed >= EMPTY_GRACE_S):
             break
         page.wait_for_timeout(250)  # polling interval
-    return PageReport(found["problems"] + found["pending"], found["plots"], found["widgets"],
-                      list(console.errors), found["hidden"])
+    return PageReport(found["problems"] + found["pending"] + found["empty"], found["plots"],
+                      found["widgets"], list(console.errors), found["hidden"])
 
 
 def wait_frames(page, n: int = 2) -> None:

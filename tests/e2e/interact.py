@@ -1,0 +1,117 @@
+"""What a learner does with the Explorer: keyboard on a slider, "New sample", a preset, a tab,
+a short Monte Carlo study.  Elements are found by the stable ``lmm-...`` CSS classes of
+``lmm_teach.widgets``; plots are compared by what their canvases show.
+"""
+
+from __future__ import annotations
+
+import re
+
+# A fingerprint of what the canvases under an element show (BokehJS 3 draws inside shadow
+# roots, hence the walk).  Two calls give the same number iff every canvas has the same pixels
+# (up to hash collisions).
+_CANVAS_SIG_JS = """
+const __lmmDeep = (root, sel) => {
+    const found = [...root.querySelectorAll(sel)];
+    for (const el of root.querySelectorAll('*')) {
+        if (el.shadowRoot) found.push(...__lmmDeep(el.shadowRoot, sel));
+    }
+    return found;
+};
+const __lmmSig = el => {
+    let h = 0;
+    for (const c of __lmmDeep(el, 'canvas')) {
+        if (!c.width || !c.height) continue;
+        const d = c.toDataURL();
+        for (let i = 0; i < d.length; i++) h = (Math.imul(h, 31) + d.charCodeAt(i)) | 0;
+        h = (Math.imul(h, 31) + d.length) | 0;
+    }
+    return h;
+};
+"""
+
+
+def canvas_signature(locator) -> int:
+    """Fingerprint of the pixels of every canvas under ``locator``'s element."""
+    return locator.evaluate(f"el => {{ {_CANVAS_SIG_JS} return __lmmSig(el); }}")
+
+
+def open_tab(scope, title: str) -> None:
+    """Select the tab ``title`` of the Explorer's result tabs (``.lmm-tabs``)."""
+    tab = scope.locator(".lmm-tabs .lm-TabBar-tab", has_text=re.compile(rf"^\s*{re.escape(title)}\s*$"))
+    tab.click()
+    tab.locator("xpath=.").and_(scope.locator(".lm-TabBar-tab.lm-mod-current")).wait_for()
+
+
+def tab_titles(scope) -> list[str]:
+    return [t.strip() for t in scope.locator(".lmm-tabs .lm-TabBar-tab").all_text_contents()]
+
+
+def visible_text(locator) -> str:
+    return re.sub(r"\s+", " ", locator.inner_text()).strip()
+
+
+def wait_for_text_change(page, locator, before: str, *, timeout_ms: int = 120_000) -> str:
+    """Wait until ``locator``'s visible text differs from ``before``; return the new text."""
+    page.wait_for_function(
+        """([el, before]) => el.innerText.replace(/\\s+/g, ' ').trim() !== before""",
+        arg=[locator.element_handle(), before],
+        timeout=timeout_ms,
+        polling=100,
+    )
+    return visible_text(locator)
+
+
+def press_slider_key_and_time_redraw(page, handle, plot, key: str = "ArrowRight", *, text=None,
+                                     timeout_ms: int = 120_000) -> dict:
+    """Press ``key`` on a slider ``handle`` and wait until the canvases of ``plot`` change.
+
+    Returns ``{"plot": ms, "text": ms}``: milliseconds from the key's release (``keyup``) to the
+    first animation frame in which the plot's pixels differ, and in which the text of the
+    element ``text`` differs (NaN without ``text``), measured in the browser with
+    ``performance.now()``.  They include the kernel's work (simulate, fit, compare) and the
+    round trips between browser and kernel.
+    """
+    plot.evaluate(
+        f"""(el, textEl) => {{
+            {_CANVAS_SIG_JS}
+            const norm = e => e ? e.innerText.replace(/\\s+/g, ' ').trim() : '';
+            const w = window.__lmmWatch = {{
+                before: __lmmSig(el), text: norm(textEl), release: null, redrawn: null,
+                retexted: textEl ? null : NaN,
+            }};
+            document.addEventListener('keyup', () => {{
+                if (w.release === null) w.release = performance.now();
+            }}, {{capture: true, once: true}});
+            const tick = () => {{
+                if (window.__lmmWatch !== w) return;  // a newer watch replaced this one
+                if (w.release !== null) {{
+                    const now = performance.now();
+                    if (w.retexted === null && norm(textEl) !== w.text) w.retexted = now;
+                    if (w.redrawn === null && __lmmSig(el) !== w.before) w.redrawn = now;
+                    if (w.redrawn !== null && w.retexted !== null) return;
+                }}
+                requestAnimationFrame(tick);
+            }};
+            requestAnimationFrame(tick);
+        }}""",
+        text.element_handle() if text is not None else None,
+    )
+    handle.focus()
+    handle.press(key)
+    page.wait_for_function(
+        "() => window.__lmmWatch.redrawn !== null && window.__lmmWatch.retexted !== null",
+        timeout=timeout_ms, polling=100)
+    return page.evaluate(
+        "() => ({plot: window.__lmmWatch.redrawn - window.__lmmWatch.release,"
+        "        text: window.__lmmWatch.retexted - window.__lmmWatch.release})")
+
+
+def wait_for_canvas_change(page, plot, before: int, *, timeout_ms: int = 120_000) -> None:
+    """Wait until the canvases under ``plot`` show something else than fingerprint ``before``."""
+    page.wait_for_function(
+        f"""([el, before]) => {{ {_CANVAS_SIG_JS} return __lmmSig(el) !== before; }}""",
+        arg=[plot.element_handle(), before],
+        timeout=timeout_ms,
+        polling=250,
+    )
