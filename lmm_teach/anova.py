@@ -46,7 +46,7 @@ class AnovaResult:
         in a cell count once, as their mean).
     cell_means : pandas.DataFrame
         ``[between,] visit, mean, sd, n`` of the complete cases, in visit
-        order (and ``time``, the mean time of each cell, when ``time`` is given).
+        order (and ``mean_time``, the mean time of each cell, when ``time`` is given).
     warnings : tuple of str
         What a learner should know about the data this ANOVA used.
     columns : Columns
@@ -308,7 +308,7 @@ def _cell_means(Y, times, g, visit_levels, group_levels, *, visit, between) -> p
     n_groups = int(g.max()) + 1
     parts: dict[str, list] = {"mean": [], "sd": [], "n": []}
     if times is not None:
-        parts["time"] = []
+        parts["mean_time"] = []
     for code in range(n_groups):
         rows_in = g == code
         sub = Y[rows_in]
@@ -316,11 +316,11 @@ def _cell_means(Y, times, g, visit_levels, group_levels, *, visit, between) -> p
         parts["sd"].append(sub.std(axis=0, ddof=1))  # >= 2 subjects per group (_check_enough)
         parts["n"].append(np.full(k, len(sub)))
         if times is not None:
-            parts["time"].append(times[rows_in].mean(axis=0))
+            parts["mean_time"].append(times[rows_in].mean(axis=0))
     frame = {} if between is None else {between: [_plain(lv) for lv in group_levels for _ in range(k)]}
     frame[visit] = [_plain(v) for v in visit_levels] * n_groups
     if times is not None:
-        frame["time"] = np.concatenate(parts["time"])
+        frame["mean_time"] = np.concatenate(parts["mean_time"])
     frame |= {"mean": np.concatenate(parts["mean"]), "sd": np.concatenate(parts["sd"]),
               "n": np.concatenate(parts["n"])}
     return pd.DataFrame(frame)

@@ -366,12 +366,12 @@ def _complete_case_estimate(anova: AnovaResult, lmm: LMMResult, h: str) -> float
     does to the estimate (it is biased under MAR dropout).
     """
     means = anova.cell_means
-    if means is None or len(means) == 0 or "time" not in means.columns:
+    if means is None or len(means) == 0 or "mean_time" not in means.columns:
         return np.nan
     between = lmm.columns.between
 
     def slope(frame):
-        t, m = frame["time"].to_numpy(float), frame["mean"].to_numpy(float)
+        t, m = frame["mean_time"].to_numpy(float), frame["mean"].to_numpy(float)
         if len(t) < 2 or np.ptp(t) == 0:
             return np.nan, np.nan
         b = np.polyfit(t, m, 1)

@@ -311,12 +311,13 @@ def test_cell_means_of_complete_cases():
     data, _ = load("trial_mar")
     res = fit("trial_mar", time="time")
     complete = data.groupby("subject").filter(lambda s: len(s) == 5)
-    want = complete.groupby(["arm", "visit"]).agg(time=("time", "mean"), mean=("y", "mean"),
+    want = complete.groupby(["arm", "visit"]).agg(mean_time=("time", "mean"), mean=("y", "mean"),
                                                  sd=("y", "std"), n=("y", "size")).reset_index()
     got = res.cell_means
-    assert list(got.columns) == ["arm", "visit", "time", "mean", "sd", "n"]
+    assert list(got.columns) == ["arm", "visit", "mean_time", "mean", "sd", "n"]
     assert list(got["n"]) == [16] * 5 + [14] * 5
-    assert_allclose(got[["time", "mean", "sd"]].to_numpy(), want[["time", "mean", "sd"]].to_numpy(), rtol=1e-12)
+    cols = ["mean_time", "mean", "sd"]
+    assert_allclose(got[cols].to_numpy(), want[cols].to_numpy(), rtol=1e-12)
 
 
 # --------------------------------------------------------------------------- errors
@@ -425,3 +426,13 @@ def test_two_complete_subjects_give_numbers_not_an_exception():
     assert np.isfinite(out["F"][0]) and np.isfinite(out["p_gg"][0])
     assert out["eps_gg"][0] == pytest.approx(1 / 3)
     assert np.isnan(out["eps_hf"][0]) and np.isnan(out["p_hf"][0])
+
+
+def test_visit_column_called_time_keeps_its_labels():
+    # load_bp() names its visit labels "time" and its numeric time "time_num":
+    # the mean time of each cell must not overwrite the labels.
+    import lmm_teach
+
+    res = rm_anova(lmm_teach.load_bp(), y="bp", subject="patient", visit="time", time="time_num")
+    assert list(res.cell_means["time"]) == ["baseline", "week2", "week4"]
+    assert list(res.cell_means["mean_time"]) == [0.0, 1.0, 2.0]

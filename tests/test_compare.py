@@ -66,7 +66,7 @@ def test_time_hypothesis_with_two_arms_is_the_mean_slope(trial_analysis):
 def test_complete_case_estimate_is_the_slope_of_the_visit_means(trial_analysis):
     a = trial_analysis
     means = a.anova.cell_means
-    slopes = [np.polyfit(g["time"], g["mean"], 1)[0] for _, g in means.groupby("arm")]
+    slopes = [np.polyfit(g["mean_time"], g["mean"], 1)[0] for _, g in means.groupby("arm")]
     assert row(a.comparison, "arm x time", METHOD_ANOVA)["estimate"] == pytest.approx(slopes[1] - slopes[0])
 
 

@@ -130,8 +130,8 @@ def visit_means_data(
         n_v = np.bincount(v_idx, minlength=K)
         mean_t = np.bincount(v_idx, weights=obs["time"], minlength=K) / np.maximum(n_v, 1)
         x_of = {lvl: float(mean_t[k]) for lvl, k in index.items() if n_v[k]}
-    elif "time" in cell_means.columns and visit != "time" and pd.api.types.is_numeric_dtype(cell_means["time"]):
-        pos = cell_means.groupby(visit, observed=True)["time"].mean()
+    elif "mean_time" in cell_means.columns:
+        pos = cell_means.groupby(visit, observed=True)["mean_time"].mean()
         x_of = {lvl: float(pos[lvl]) for lvl in levels}
     elif all(isinstance(v, (int, float, np.integer, np.floating)) for v in levels):
         x_of = {lvl: float(lvl) for lvl in levels}
@@ -188,7 +188,7 @@ def visit_means_data(
         observed_lines["observed_label"] = observed_lines.pop("label")
 
     truth_lines = _empty(_TRUTH_COLUMNS)
-    if truth and (time is not None or ("time" in cell_means.columns and visit != "time")):
+    if truth and (time is not None or "mean_time" in cell_means.columns):
         xs = np.asarray([x_of[v] for v in levels if v in x_of])
         for i, _g in enumerate(groups):
             b = i > 0  # every non-reference arm gets the true arm effects

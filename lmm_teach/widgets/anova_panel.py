@@ -85,7 +85,7 @@ class AnovaPanel(Panel):
         table = anova_table(result)
         sphericity = sphericity_table(result) if result.table["eps_gg"].notna().any() else ""
         means_html = cell_means_table(result)
-        means = visit_means_data(_cell_means(result), visit=cols.visit, between=cols.between, data=data,
+        means = visit_means_data(result.cell_means, visit=cols.visit, between=cols.between, data=data,
                                  y=cols.y, time=time, truth=truth)
 
         def show() -> None:
@@ -103,25 +103,3 @@ class AnovaPanel(Panel):
     def update(self, result, **kwargs) -> None:
         """Show a new ANOVA (keyword arguments as in the constructor)."""
         self.prepare(result, **kwargs)()
-
-
-def _cell_means(result) -> pd.DataFrame:
-    """``result.cell_means`` with its visit column intact.
-
-    When the visit column itself is called ``time`` (as in ``load_bp()``),
-    the mean-time column of ``cell_means`` has the same name and replaces the
-    visit labels.  The rows are in visit order within each group
-    (``AnovaResult.cell_means``), so the labels can be put back from
-    ``result.visit_levels``.
-    """
-    means = result.cell_means
-    visit = result.columns.visit
-    levels = list(result.visit_levels)
-    if not levels or visit not in means.columns or means[visit].isin(levels).all():
-        return means
-    k = len(levels)
-    if len(means) % k:
-        return means
-    fixed = means.copy()
-    fixed[visit] = levels * (len(means) // k)
-    return fixed

@@ -168,8 +168,8 @@ def cell_means_table(anova) -> str:
     if between and between in means.columns:
         cols.append((between, between, str))
     cols += [(visit, visit, str), ("mean", "mean", None), ("sd", "SD", None), ("n", "subjects", None)]
-    if "time" in means.columns:
-        cols.insert(2 if between else 1, ("time", "mean time", None))
+    if "mean_time" in means.columns:
+        cols.insert(2 if between else 1, ("mean_time", "mean time", None))
     return html_table(_records(means), cols, caption="Visit means of the complete cases", css="lmm-table-means")
 
 
