@@ -219,8 +219,8 @@ def test_each_preset_simulates(name):
 
 
 def test_the_core_loads_no_widget_or_plot_library():
-    code = ("import sys, lmm_teach.design, lmm_teach.simulate; "
-            "lmm_teach.simulate.simulate(lmm_teach.design.Design(), seed=1); "
+    code = ("import sys, lmm_teach; "
+            "lmm_teach.simulate(lmm_teach.Design(), seed=1); "
             "print(sorted(m for m in ('bokeh', 'ipywidgets', 'jupyter_bokeh') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
