@@ -76,11 +76,18 @@ def read_csv_bytes(raw: bytes, *, name: str = "the file") -> pd.DataFrame:
     return data
 
 
+def _show(value) -> str:
+    """A value from the data as a learner would write it: 'a', 3, 2.5 (not np.float64(2.5))."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value)
+
+
 def _row(data: pd.DataFrame, mask: np.ndarray) -> str:
     """Describe the first row where ``mask`` is true: 'row 7' (1-based)."""
     i = int(np.flatnonzero(mask)[0])
     label = data.index[i]
-    extra = "" if label == i else f", index {label!r}"
+    extra = "" if label == i else f", index {_show(label)}"
     more = int(mask.sum()) - 1
     tail = f" (and {more} more row{'s' if more != 1 else ''})" if more else ""
     return f"row {i + 1}{extra}{tail}"
@@ -179,11 +186,11 @@ def check_long(
     subj_codes, subj_levels = pd.factorize(out[columns.subject], sort=False)
     if len(subj_levels) < 2:
         raise DataError(f"column {columns.subject!r} (the subject) has a single subject "
-                        f"({subj_levels[0]!r}): a mixed model needs several subjects")
+                        f"({_show(subj_levels[0])}): a mixed model needs several subjects")
     if columns.time is not None:
         n_times = len(np.unique(out[columns.time].to_numpy()))
         if n_times < 2:
-            raise DataError(f"column {columns.time!r} (the time) is constant ({out[columns.time].iloc[0]!r}): "
+            raise DataError(f"column {columns.time!r} (the time) is constant ({_show(out[columns.time].iloc[0])}): "
                             "the subjects need measurements at two or more times")
         if n_times < min_visits:
             raise DataError(f"column {columns.time!r} (the time) has {n_times} distinct values: "
@@ -199,17 +206,17 @@ def check_long(
         s, levels = _varies_within(subj_codes, out[b])
         if s is not None:
             raise DataError(f"column {b!r} (the between-subject factor) changes within subject "
-                            f"{subj_levels[s[0]]!r} ({', '.join(levels)}): it must be constant for each subject"
+                            f"{_show(subj_levels[s[0]])} ({', '.join(levels)}): it must be constant for each subject"
                             + (f" ({len(s) - 1} more subjects too)" if len(s) > 1 else ""))
         if out[b].nunique() < 2:
-            raise DataError(f"column {b!r} (the between-subject factor) has one level ({out[b].iloc[0]!r}): "
+            raise DataError(f"column {b!r} (the between-subject factor) has one level ({_show(out[b].iloc[0])}): "
                             "it needs two or more groups, or leave it out")
 
     if columns.cluster is not None:
         c = columns.cluster
         s, levels = _varies_within(subj_codes, out[c])
         if s is not None:
-            raise DataError(f"clusters do not nest subjects: subject {subj_levels[s[0]]!r} appears in {c!r} "
+            raise DataError(f"clusters do not nest subjects: subject {_show(subj_levels[s[0]])} appears in {c!r} "
                             f"{', '.join(levels)}; each subject must belong to one {c}")
         if out[c].nunique() < 2:
             raise DataError(f"column {c!r} (the cluster) has one level: it needs two or more, or leave it out")
@@ -228,7 +235,7 @@ def _numeric(series: pd.Series, col: str, role: str, advice: str, *, missing: bo
         bad = np.isnan(values) & (np.ones_like(blank) if missing else ~blank)
     if bad is not None and bad.any():
         first = series.to_numpy()[np.flatnonzero(bad)[0]]
-        what = "is empty" if pd.isna(first) or str(first).strip() == "" else f"has {first!r}"
+        what = "is empty" if pd.isna(first) or str(first).strip() == "" else f"has {_show(first)}"
         raise DataError(f"column {col!r} ({role}) must be numeric, but {_row(series.to_frame(), bad)} {what}: "
                         + advice)
     return values

@@ -101,3 +101,10 @@ def test_read_csv_errors(tmp_path):
 def test_read_csv_semicolons_and_bom():
     data = read_csv_bytes("\ufeffsubject;time;y\na;0;1,5\n".encode())
     assert list(data.columns) == ["subject", "time", "y"]
+
+
+def test_values_are_shown_plainly(long):
+    with pytest.raises(DataError, match=r"is constant \(0.0\)"):
+        check_long(long.assign(time=np.zeros(len(long))), COLS)
+    with pytest.raises(DataError, match=r"single subject \(7\)"):
+        check_long(long.assign(subject=np.int64(7)), COLS)
