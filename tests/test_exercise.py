@@ -195,3 +195,10 @@ def test_choice_rejects_bad_definitions_and_values():
     ex = ChoiceExercise("q", OPTIONS, "the LMM")
     with pytest.raises(ValueError, match="not one of the options"):
         ex.check("neither")
+
+
+def test_layout_holds_question_answer_box_button_and_feedback():
+    for ex in (NumberExercise("q", 1, tolerance=0), ChoiceExercise("q", OPTIONS, "the LMM")):
+        prompt, controls, feedback = ex.layout.children
+        assert prompt is ex.prompt and feedback is ex.feedback
+        assert list(controls.children) == [ex.input, ex.button]

@@ -83,13 +83,17 @@ class Exercise:
         self.feedback.add_class("lmm-exercise-feedback")
         self.button.on_click(lambda _button: self.check())
         self.layout = widgets.VBox(
-            [self.prompt, widgets.HBox([self.input, self.button]), self.feedback],
+            [self.prompt, self._controls(), self.feedback],
             layout=widgets.Layout(border="1px solid #cccccc", padding="6px 10px", margin="8px 0"),
         )
         self.layout.add_class("lmm-exercise")
 
     # -- the parts a subclass supplies ------------------------------------------------
     input: widgets.DOMWidget
+
+    def _controls(self) -> widgets.Box:
+        """The answer box and the Check button, side by side (a choice puts the button below)."""
+        return widgets.HBox([self.input, self.button])
 
     def _set(self, value) -> None:
         raise NotImplementedError
@@ -310,6 +314,10 @@ class ChoiceExercise(Exercise):
         self.option_feedback = dict(option_feedback or {})
         self.input = widgets.RadioButtons(options=options, value=None, layout=widgets.Layout(width="auto"))
         super().__init__(question, hint=hint, explanation=explanation, reveal_after=reveal_after)
+
+    def _controls(self) -> widgets.Box:
+        # Options can be whole sentences: a button beside them would squeeze or cover them.
+        return widgets.VBox([self.input, self.button])
 
     def _set(self, value) -> None:
         if value is not None and str(value) not in self.options:
