@@ -127,6 +127,19 @@ def test_lesson_has_the_teaching_sections(lesson):
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), "a lesson opens with its title"
 
 
+EXPECTED_LESSONS = [
+    "00_start_here.ipynb", "01_random_intercepts.ipynb", "02_random_slopes.ipynb", "03_missing_data.ipynb",
+    "04_unequal_spacing.ipynb", "05_nested_data.ipynb", "06_lmm_vs_anova.ipynb",
+    "07_power_and_simulation.ipynb", "08_your_own_data.ipynb",
+]
+
+
+def test_every_lesson_is_there():
+    # `make lab` opens 00_start_here.ipynb and the README's Binder badge links to it: the names are fixed.
+    assert LESSONS == EXPECTED_LESSONS
+    assert (NOTEBOOKS / "data" / "bp_trial.csv").is_file(), "lesson 8 reads notebooks/data/bp_trial.csv"
+
+
 def test_lesson_zero_fits_the_textbook_statsmodels_model():
     # The issue asks that lesson 0 shows statsmodels' own fit, exactly as a textbook writes it.
     nb = nbformat.read(NOTEBOOKS / "00_start_here.ipynb", as_version=4)
