@@ -463,41 +463,54 @@ def shrinkage(data: pd.DataFrame, lmm: LMMResult) -> pd.DataFrame:
     """
     cols = lmm.columns
     used = data.loc[lmm.fitted.index]
-    subj = used[cols.subject]
+    codes, subjects = pd.factorize(used[cols.subject], sort=False)
+    n_s = len(subjects)
     t = used[cols.time].to_numpy(float)
-    re = lmm.ranef[cols.subject]
-    keys = subj.to_numpy()
-    u0 = re["(Intercept)"].reindex(keys).to_numpy(float)
+    re = lmm.ranef[cols.subject].reindex(subjects)
+    u0 = re["(Intercept)"].to_numpy(float)
     slope_col = cols.time if cols.time in re.columns else None
-    u1 = re[slope_col].reindex(keys).to_numpy(float) if slope_col else np.zeros_like(u0)
-    uc = np.zeros_like(u0)
+    u1 = re[slope_col].to_numpy(float) if slope_col else np.zeros(n_s)
+    uc_row = np.zeros(len(t))
     if cols.cluster is not None and cols.cluster in lmm.ranef:
         rc = lmm.ranef[cols.cluster]["(Intercept)"]
-        uc = rc.reindex(used[cols.cluster].to_numpy()).to_numpy(float)
-    fitted = lmm.fitted.to_numpy(float)
-    marginal = fitted - u0 - u1 * t - uc
-    resid = used[cols.y].to_numpy(float) - marginal
-    # the population line of each row: intercept at time 0 and slope
-    frame = pd.DataFrame({"subject": keys, "t": t, "r": resid, "m": marginal, "uc": uc})
-    rows = []
-    for s, g in frame.groupby("subject", sort=False):
-        tt, rr, mm = g["t"].to_numpy(), g["r"].to_numpy(), g["m"].to_numpy()
-        if np.ptp(tt) > 0:
-            pop_slope, pop_int = np.polyfit(tt, mm, 1)
-        else:
-            pop_slope, pop_int = np.nan, float(mm[0])
-        row = {"subject": s, "n_obs": len(g), "population_intercept": pop_int}
-        # the subject's own deviation includes its clinic's; so does the LMM's
-        u_i = float(re.loc[s, "(Intercept)"]) + float(g["uc"].iloc[0])
-        if slope_col:
-            row["population_slope"] = pop_slope
-            if len(np.unique(tt)) >= 2:
-                b1, b0 = np.polyfit(tt, rr, 1)
-            else:
-                b1, b0 = np.nan, np.nan
-            row.update(own_intercept=pop_int + b0, lmm_intercept=pop_int + u_i,
-                       own_slope=pop_slope + b1, lmm_slope=pop_slope + float(re.loc[s, slope_col]))
-        else:
-            row.update(own_intercept=pop_int + float(rr.mean()), lmm_intercept=pop_int + u_i)
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("subject")
+        uc_row = rc.reindex(used[cols.cluster].to_numpy()).to_numpy(float)
+    # y - X beta, row by row: the data minus the population line of the row's subject
+    marginal = lmm.fitted.to_numpy(float) - u0[codes] - u1[codes] * t - uc_row
+    r = used[cols.y].to_numpy(float) - marginal
+    pop_int, pop_slope = _population_lines(lmm, used, codes, n_s)
+    uc = np.zeros(n_s)
+    uc[codes] = uc_row          # the subject's own deviation includes its clinic's; so does the LMM's
+
+    def total(values):
+        return np.bincount(codes, weights=values, minlength=n_s)
+
+    n = np.bincount(codes, minlength=n_s).astype(float)
+    out = {"n_obs": n.astype(int), "population_intercept": pop_int}
+    if slope_col:
+        st, stt, sr, s_tr = total(t), total(t * t), total(r), total(t * r)
+        den = n * stt - st * st
+        ok = den > 1e-12 * np.maximum(1.0, n * stt)       # two or more distinct times
+        with np.errstate(divide="ignore", invalid="ignore"):
+            b1 = np.where(ok, (n * s_tr - st * sr) / den, np.nan)
+            b0 = np.where(ok, (sr - b1 * st) / n, np.nan)
+        out.update(population_slope=pop_slope, own_intercept=pop_int + b0, lmm_intercept=pop_int + u0 + uc,
+                   own_slope=pop_slope + b1, lmm_slope=pop_slope + u1)
+    else:
+        out.update(own_intercept=pop_int + total(r) / n, lmm_intercept=pop_int + u0 + uc)
+    return pd.DataFrame(out, index=pd.Index(subjects, name="subject"))
+
+
+def _population_lines(lmm: LMMResult, used: pd.DataFrame, codes: np.ndarray, n_s: int):
+    """Intercept and slope of the fixed-effects line of each subject's group (R-style term names)."""
+    fixed = lmm.fixed["estimate"]
+    time, between = lmm.columns.time, lmm.columns.between
+    icpt = np.full(n_s, float(fixed.get("(Intercept)", 0.0)))
+    slope = np.full(n_s, float(fixed.get(time, np.nan)))
+    if between is not None:
+        level = np.empty(n_s, dtype=object)
+        level[codes] = used[between].to_numpy()
+        for lv in pd.unique(level):
+            here = level == lv
+            icpt[here] += float(fixed.get(f"{between}{lv}", 0.0))
+            slope[here] += float(fixed.get(f"{time}:{between}{lv}", 0.0))
+    return icpt, slope

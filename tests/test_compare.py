@@ -157,3 +157,12 @@ def test_random_slope_shrinkage_has_slopes():
     assert {"own_slope", "lmm_slope", "population_slope"} <= set(sh.columns)
     # pooled slopes spread less than the subjects' own slopes
     assert sh["lmm_slope"].std() < sh["own_slope"].std()
+
+
+def test_population_line_follows_the_subjects_arm(trial, trial_analysis):
+    sh = shrinkage(trial, trial_analysis.lmm)
+    fixed = trial_analysis.lmm.fixed["estimate"]
+    arm = trial.groupby("subject")["arm"].first().reindex(sh.index)
+    want = fixed["(Intercept)"] + np.where(arm == "B", fixed["armB"], 0.0)
+    np.testing.assert_allclose(sh["population_intercept"], want)
+    assert sh["n_obs"].sum() == 208
