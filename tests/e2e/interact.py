@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from .ui import wait_frames
+
 # A fingerprint of what the canvases under an element show (BokehJS 3 draws inside shadow
 # roots, hence the walk).  Two calls give the same number iff every canvas has the same pixels
 # (up to hash collisions).
@@ -49,6 +51,17 @@ def tab_titles(scope) -> list[str]:
 
 def visible_text(locator) -> str:
     return re.sub(r"\s+", " ", locator.inner_text()).strip()
+
+
+def deep_text(locator) -> str:
+    """The text of an element including its (nested) open shadow roots, spaces collapsed."""
+    return re.sub(r"\s+", " ", locator.evaluate(
+        """el => {
+            const text = n => n.nodeType === Node.TEXT_NODE ? n.textContent
+                : ['STYLE', 'SCRIPT'].includes(n.nodeName) ? ''
+                : [...(n.shadowRoot ? n.shadowRoot.childNodes : []), ...n.childNodes].map(text).join(' ');
+            return text(el);
+        }""")).strip()
 
 
 def wait_for_text_change(page, locator, before: str, *, timeout_ms: int = 120_000) -> str:
@@ -115,3 +128,49 @@ def wait_for_canvas_change(page, plot, before: int, *, timeout_ms: int = 120_000
         timeout=timeout_ms,
         polling=250,
     )
+
+
+_HOVER_TARGET_JS = """() => {
+    if (!window.Bokeh || !Bokeh.index) return null;
+    for (const root of document.querySelectorAll('.jp-NotebookPanel [data-root-id]')) {
+        if (!root.parentElement.checkVisibility()) continue;
+        const view = Bokeh.index.get_by_id(root.getAttribute('data-root-id'));
+        if (!view || !view.renderer_views || !view.model.toolbar) continue;
+        if (!view.model.toolbar.tools.some(t => t.type === 'HoverTool')) continue;
+        for (const rv of view.renderer_views.values()) {
+            const m = rv.model;
+            if (!m.glyph || m.glyph.type !== 'Scatter' || !m.data_source.get_length()) continue;
+            const d = m.data_source.data;
+            view.canvas_view.el.scrollIntoView({block: 'center', behavior: 'instant'});
+            const r = view.canvas_view.el.getBoundingClientRect();
+            return {
+                x: r.left + rv.coordinates.x_scale.compute(d.x[0]),
+                y: r.top + rv.coordinates.y_scale.compute(d.y[0]),
+                label: d.subject !== undefined ? String(d.subject[0]) : '0',
+            };
+        }
+    }
+    return null;
+}"""
+
+
+def hover_first_point(page) -> str | None:
+    """Move the mouse onto the first point of the first scatter glyph of a visible bokeh plot
+    that has a HoverTool; return that point's ``subject`` (or "0" when the data have no subject
+    column), None without such a plot.
+    """
+    # Cells above the plot are laid out as they scroll into view (content-visibility), which
+    # moves the plot: scroll and measure until the position holds still.
+    target = previous = None
+    for _ in range(40):
+        target = page.evaluate(_HOVER_TARGET_JS)
+        if target is None or target == previous:
+            break
+        previous = target
+        wait_frames(page, 3)
+    if target is None:
+        return None
+    # Come from outside, as a hand does, so that the hover tool sees the mouse enter.
+    page.mouse.move(target["x"] - 40, target["y"] - 40)
+    page.mouse.move(target["x"], target["y"], steps=5)
+    return target["label"]
