@@ -39,11 +39,28 @@ CHROMIUM_ARGS = [
 VIEWPORT = {"width": 1400, "height": 900}
 
 
+_SKIPPED = pytest.StashKey[tuple]()
+
+
 def pytest_collection_modifyitems(config, items):
     # Everything under tests/e2e/ is a browser test: `-m "not e2e"` leaves them out.
-    for item in items:
-        if E2E_DIR in Path(str(item.fspath)).resolve().parents:
-            item.add_marker(pytest.mark.e2e)
+    e2e = [item for item in items if E2E_DIR in Path(str(item.fspath)).resolve().parents]
+    for item in e2e:
+        item.add_marker(pytest.mark.e2e)
+    reason = _browser_missing() if e2e else None
+    if reason is not None and os.environ.get("LMM_TEACH_REQUIRE_BROWSER") != "1":
+        # Without a browser: leave them out and say so once (see pytest_terminal_summary),
+        # rather than one "skipped" line per test.
+        chosen = set(map(id, e2e))
+        items[:] = [item for item in items if id(item) not in chosen]
+        config.hook.pytest_deselected(items=e2e)
+        config.stash[_SKIPPED] = (len(e2e), reason)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if _SKIPPED in config.stash:
+        n, reason = config.stash[_SKIPPED]
+        terminalreporter.write_line(f"{n} browser tests skipped: {reason}", yellow=True, bold=True)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -17,7 +17,7 @@ def test_probe_notebook_renders(learner, probe_dir, artifacts_dir):
     report = learner.run_all("e2e_probe/probe.ipynb")
     shot = screenshot_notebook(learner.page, artifacts_dir / "probe.png")
     print(f"\nprobe: {report.describe()}\nscreenshot: {shot}")
-    assert report.all_problems() == []
+    assert not report.all_problems(), report.describe()
     assert report.plots == 1, "the BokehModel's plot root was not found"
     assert report.widgets >= 2, "slider and BokehModel views expected"
     # Every non-blank cell ran, the one with hidden input too; the blank one gets no count.
