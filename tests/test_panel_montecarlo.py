@@ -109,6 +109,18 @@ def test_bias_and_coverage_charts(finished):
     assert len(set(colours.values())) == 3  # one colour per method
 
 
+def test_a_study_finished_before_display_is_drawn(finished):
+    """jupyter_bokeh sends later data changes as patches that only views on the page apply;
+    the figure's own state must hold the study for a panel displayed after it ran."""
+    from bokeh.core.json_encoder import serialize_json
+
+    assert len(finished._views) == 3
+    for view, fig in finished._views:
+        bundle = serialize_json(view.render_bundle)
+        assert "arm x time: type-I error" in bundle or "arm x time (truth 0)" in bundle, fig.name
+        assert "RM-ANOVA, complete cases" in bundle
+
+
 def test_reading_and_table_in_words(finished):
     text = finished.reading_html.value
     assert "no true arm x time difference" in text and "type-I error" in text

@@ -81,6 +81,7 @@ def test_a_good_dataframe_alone_shows_the_comparison(trial):
     before = trial.copy()
     panel = OwnDataPanel(trial, name="bp_trial.csv")
     assert panel.columns().between == "arm" and panel.file_name == "bp_trial.csv"
+    assert panel.roles["cluster"].label == "(none)" and panel.columns().cluster is None  # shown, not blank
     assert "lmm-table-preview" in panel.preview.value and "patient_id" in panel.preview.value
     assert panel.analyse() is True
     assert panel.status.kind == "notes" and "subjects" in panel.status.text
@@ -90,6 +91,12 @@ def test_a_good_dataframe_alone_shows_the_comparison(trial):
     est = panel.compare_panel.sources["estimates"].data
     assert len(est["estimate"]) >= 2 and set(est["hypothesis"]) >= {"time", "arm x time"}
     pd.testing.assert_frame_equal(trial, before)  # the learner's DataFrame is never modified
+    # the comparison's figure holds its data itself, for a panel displayed after Analyse
+    from bokeh.core.json_encoder import serialize_json
+    from jupyter_bokeh import BokehModel
+
+    (view,) = [w for w in panel.compare_panel.layout.children if isinstance(w, BokehModel)]
+    assert "arm x time" in serialize_json(view.render_bundle)
     # a random slope from the check box
     panel.random_slope.value = True
     assert panel.analyse() and panel.result.lmm.random_slope

@@ -44,6 +44,8 @@ _TOOLTIPS = {
     "between": "A group each subject belongs to, e.g. the treatment arm (optional)",
     "cluster": "A level above subject, e.g. the clinic (optional)",
 }
+# An optional role left out.  A string, not None: a Dropdown whose value is None
+# shows no selection at all, where the learner should read "(none)".
 _NONE = "(none)"
 
 # Words in column names that hint at a role (a token of the name starts with one of them).
@@ -153,7 +155,8 @@ class OwnDataPanel(Panel):
         A CSV file (parsed with :func:`lmm_teach.validate.read_csv_bytes`).
     roles : dict
         Role (``"y"``, ``"subject"``, ``"time"``, ``"visit"``, ``"between"``,
-        ``"cluster"``) -> its Dropdown (value: a column, or None).
+        ``"cluster"``) -> its Dropdown (value: a column, or ``"(none)"`` for an
+        optional role left out; :meth:`columns` reads them).
     random_slope : ipywidgets.Checkbox
     analyse_button, back_button : ipywidgets.Button
     data : DataFrame or None
@@ -200,7 +203,8 @@ class OwnDataPanel(Panel):
         self.roles: dict[str, widgets.Dropdown] = {}
         rows = []
         for role, label, required in ROLES:
-            dd = widgets.Dropdown(options=[] if required else [(_NONE, None)], description=label,
+            dd = widgets.Dropdown(options=[] if required else [(_NONE, _NONE)], value=None if required else _NONE,
+                                  description=label,
                                   tooltip=_TOOLTIPS[role], style={"description_width": "170px"},
                                   layout=widgets.Layout(width="440px"))
             dd.add_class("lmm-own-role")
@@ -260,8 +264,8 @@ class OwnDataPanel(Panel):
         for role, _label, required in ROLES:
             dd = self.roles[role]
             options = [(str(c), c) for c in columns]
-            dd.options = options if required else [(_NONE, None), *options]
-            dd.value = guess[role]
+            dd.options = options if required else [(_NONE, _NONE), *options]
+            dd.value = guess[role] if guess[role] is not None or required else _NONE
         self.preview.value = _preview(data, name)
         self.status.show([f"Loaded {name}: {len(data)} rows, {data.shape[1]} columns. The column roles below "
                           "are a guess: check them, then press Analyse."], title="Your data")
@@ -294,7 +298,7 @@ class OwnDataPanel(Panel):
 
     def _select(self, role: str, col) -> bool:
         dd = self.roles[role]
-        if col not in [v for _, v in dd.options]:
+        if col not in [v for _, v in dd.options if v != _NONE]:
             self.status.problem("These data cannot be analysed",
                                 f"column {col!r} (the {role}) is not in the data; the columns are: "
                                 f"{', '.join(map(str, self.data.columns))}",
@@ -306,7 +310,7 @@ class OwnDataPanel(Panel):
     # ------------------------------------------------------------------ analysing
     def columns(self) -> Columns:
         """The column roles chosen in the dropdowns."""
-        v = {role: dd.value for role, dd in self.roles.items()}
+        v = {role: None if dd.value == _NONE else dd.value for role, dd in self.roles.items()}
         return Columns(**v)
 
     def analyse(self) -> bool:
@@ -344,6 +348,13 @@ class OwnDataPanel(Panel):
             return False
         if show is not None:
             show()
+            # the comparison may be shown before the panel is displayed: send it whole
+            from jupyter_bokeh import BokehModel
+
+            from lmm_teach.widgets.montecarlo_panel import resend_figures
+
+            views = [w for w in self.compare_panel.layout.children if isinstance(w, BokehModel)]
+            resend_figures([(v, self.compare_panel.figure) for v in views])
         self.result, self.error, self.error_traceback = analysis, None, ""
         self.showing = self.explorer is not None
         lmm = analysis.lmm

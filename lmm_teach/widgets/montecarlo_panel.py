@@ -184,14 +184,15 @@ def study_table(result: MonteCarloResult) -> str:
     """The study's numbers as an accessible HTML table (the charts' content, for screen readers)."""
     rows = []
     for r in result.table.to_dict(orient="records"):
-        rows.append({**r, "rate": _rate(r["rejection_rate"], r["rejection_mcse"]),
+        kind = "type-I error" if r["truth"] == 0 else "power"
+        rows.append({**r, "what": f"{r['hypothesis']} ({kind}; truth {fmt(r['truth'])})",
+                     "rate": _rate(r["rejection_rate"], r["rejection_mcse"]),
                      "bias_show": _rate(r["bias"], r["bias_mcse"]),
                      "coverage_show": _rate(r["coverage"], r["coverage_mcse"]),
-                     "kind": "type-I error" if r["truth"] == 0 else "power"})
-    cols = [("method", "method", str), ("hypothesis", "hypothesis", str), ("truth", "truth", None),
-            ("kind", "rate is", str), ("rate", "rejection rate", str), ("bias_show", "bias", str),
-            ("coverage_show", "coverage", str), ("emp_se", "empirical SE", None), ("mean_se", "mean SE", None),
-            ("n_ok", "replicates used", None), ("mean_subjects", "subjects used", None)]
+                     "se": f"{fmt(r['emp_se'])} / {fmt(r['mean_se'])}"})
+    cols = [("method", "method", str), ("what", "hypothesis", str), ("rate", "rejection rate", str),
+            ("bias_show", "bias", str), ("coverage_show", "coverage", str),
+            ("se", "SE: empirical / model", str), ("n_ok", "replicates used", None)]
     return html_table(rows, cols, caption="The study in numbers (Monte Carlo SE in brackets)",
                       css="lmm-table-montecarlo")
 
@@ -302,6 +303,7 @@ class MonteCarloPanel(Panel):
         self.rejection_figure, self.rejection_sources = make_rejection_figure()
         self.bias_figure, self.bias_sources = make_bias_figure()
         self.coverage_figure, self.coverage_sources = make_coverage_figure()
+        self._views = [(embed(fig), fig) for fig in (self.rejection_figure, self.bias_figure, self.coverage_figure)]
         methods = widgets.Box(list(self.methods.values()), layout=widgets.Layout(flex_flow="row wrap"))
         methods.add_class("lmm-mc-methods")
         self.layout = widgets.VBox([
@@ -313,9 +315,7 @@ class MonteCarloPanel(Panel):
             widgets.HBox([self.progress, self.progress_text]),
             self.status.widget,
             self.reading_html,
-            embed(self.rejection_figure),
-            embed(self.bias_figure),
-            embed(self.coverage_figure),
+            *(view for view, _ in self._views),
             self.table_html,
         ])
         self._finish_layout("lmm-montecarlo")
@@ -421,6 +421,7 @@ class MonteCarloPanel(Panel):
                                        (self.coverage_sources, coverage, self.coverage_figure)):
                 set_factors(fig.y_range, data["bars"]["factor"])
                 update_sources(sources, data)
+            resend_figures(self._views)
             self.reading_html.value = html
             self.table_html.value = table_html
             self.about.value = about
@@ -472,6 +473,20 @@ class MonteCarloPanel(Panel):
         finally:
             self.run_button.disabled = False
             self.stop_button.disabled = True
+
+
+def resend_figures(views) -> None:
+    """Send each figure whole to the browser again: ``views`` are ``(BokehModel, figure)`` pairs.
+
+    jupyter_bokeh sends a change of ``source.data`` as a patch that only views
+    already on the page apply; a figure displayed after the change (``panel.run(
+    wait=True)`` then ``panel`` in a lesson, or a study finished in a tab not yet
+    drawn) would show the state it had when it was wrapped: empty.  Re-sending
+    the figure's state (``BokehModel.update_from_model``) fixes both; a study
+    ends once, so the cost (one serialisation per figure) does not matter.
+    """
+    for view, fig in views:
+        view.update_from_model(fig)
 
 
 def _intro() -> str:
