@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["DataError", "Columns", "check_long", "read_csv"]
+__all__ = ["DataError", "Columns", "LongArrays", "check_long", "check_long_arrays", "read_csv"]
 
 
 class DataError(ValueError):
@@ -125,6 +125,35 @@ def check_long(
         times or visits, a constant time column, a between factor that varies
         within a subject or has one level, or clusters that do not nest subjects.
     """
+    return check_long_arrays(data, columns, min_visits=min_visits).frame()
+
+
+@dataclass(frozen=True, eq=False)
+class LongArrays:
+    """The checked columns of a long table as arrays: what :func:`check_long`'s frame is made of.
+
+    ``values`` maps each named column to the values of the kept rows: float
+    arrays for ``y`` and ``time``, a ``pandas.Categorical`` for a categorical
+    column, the column's own values (``to_numpy()``) otherwise.  ``index``
+    holds the original labels of the kept rows.
+    """
+
+    columns: Columns
+    values: dict
+    index: pd.Index
+    n_dropped: int
+
+    def frame(self) -> pd.DataFrame:
+        """The tidy copy that :func:`check_long` returns."""
+        return pd.DataFrame(dict(self.values), index=self.index)
+
+
+def check_long_arrays(data: pd.DataFrame, columns: Columns, *, min_visits: int = 2) -> LongArrays:
+    """:func:`check_long` without building the tidy frame (same checks, same errors).
+
+    For callers that work on arrays (``fit_lmm``): building a DataFrame costs
+    more than the checks themselves.
+    """
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"expected a pandas DataFrame, got {type(data).__name__}")
     if len(data) == 0:
@@ -140,8 +169,8 @@ def check_long(
                             "each role needs its own column")
         seen[col] = role
     names = list(dict.fromkeys(roles.values()))
-    # Work on numpy arrays and build the tidy copy once: this runs on every
-    # slider release and in every Monte Carlo replicate.
+    # Work on numpy arrays (no frame is built here): this runs on every slider
+    # release and in every Monte Carlo replicate.
     cols = {c: data[c] for c in names}
     arrays: dict[str, np.ndarray] = {}
 
@@ -157,7 +186,7 @@ def check_long(
         col = roles.get(role)
         if col is None or col in arrays:
             continue
-        miss = cols[col].isna().to_numpy()
+        miss = np.asarray(cols[col].array.isna(), dtype=bool)
         if miss.any():
             raise DataError(f"column {col!r} (the {role}) is empty at {_row(data, miss)}: "
                             f"every row needs a {role}")
@@ -174,53 +203,62 @@ def check_long(
     if not keep.any():
         raise DataError(f"column {y!r} (the outcome) has no values")
     everything = bool(keep.all())
-    out = pd.DataFrame(
-        {c: (arrays[c] if c in arrays else cols[c].to_numpy()) if everything
-         else (arrays[c][keep] if c in arrays else cols[c].to_numpy()[keep]) for c in names},
-        index=data.index if everything else data.index[keep],
-    )
-    for c in names:  # keep categorical id columns categorical (level order matters for labels)
+    values = {}
+    for c in names:
+        v = arrays[c] if c in arrays else cols[c].to_numpy()
+        # own copies: to_numpy() may be a view of the caller's frame, which
+        # they may change later (LongArrays outlives this call in fit results)
+        v = v.copy() if everything else v[keep]
         if c not in arrays and isinstance(cols[c].dtype, pd.CategoricalDtype):
-            out[c] = pd.Categorical(out[c], dtype=cols[c].dtype)
+            # keep categorical id columns categorical (level order matters for labels)
+            v = pd.Categorical(v, dtype=cols[c].dtype)
+        values[c] = v
+    index = data.index if everything else data.index[keep]
 
-    subj_codes, subj_levels = pd.factorize(out[columns.subject], sort=False)
+    subj_codes, subj_levels = pd.factorize(values[columns.subject], sort=False)
     if len(subj_levels) < 2:
         raise DataError(f"column {columns.subject!r} (the subject) has a single subject "
                         f"({_show(subj_levels[0])}): a mixed model needs several subjects")
     if columns.time is not None:
-        n_times = len(np.unique(out[columns.time].to_numpy()))
+        tv = values[columns.time]
+        n_times = len(np.unique(tv))
         if n_times < 2:
-            raise DataError(f"column {columns.time!r} (the time) is constant ({_show(out[columns.time].iloc[0])}): "
+            raise DataError(f"column {columns.time!r} (the time) is constant ({_show(tv[0])}): "
                             "the subjects need measurements at two or more times")
         if n_times < min_visits:
             raise DataError(f"column {columns.time!r} (the time) has {n_times} distinct values: "
                             f"at least {min_visits} are needed")
     if columns.visit is not None:
-        n_visits = out[columns.visit].nunique()
+        n_visits = _n_distinct(values[columns.visit])
         if n_visits < min_visits:
             raise DataError(f"column {columns.visit!r} (the visit) has {n_visits} distinct value"
                             f"{'s' if n_visits != 1 else ''}: at least {min_visits} visits are needed")
 
     if columns.between is not None:
         b = columns.between
-        s, levels = _varies_within(subj_codes, out[b])
+        s, levels = _varies_within(subj_codes, values[b])
         if s is not None:
             raise DataError(f"column {b!r} (the between-subject factor) changes within subject "
                             f"{_show(subj_levels[s[0]])} ({', '.join(levels)}): it must be constant for each subject"
                             + (f" ({len(s) - 1} more subjects too)" if len(s) > 1 else ""))
-        if out[b].nunique() < 2:
-            raise DataError(f"column {b!r} (the between-subject factor) has one level ({_show(out[b].iloc[0])}): "
+        if _n_distinct(values[b]) < 2:
+            raise DataError(f"column {b!r} (the between-subject factor) has one level ({_show(values[b][0])}): "
                             "it needs two or more groups, or leave it out")
 
     if columns.cluster is not None:
         c = columns.cluster
-        s, levels = _varies_within(subj_codes, out[c])
+        s, levels = _varies_within(subj_codes, values[c])
         if s is not None:
             raise DataError(f"clusters do not nest subjects: subject {_show(subj_levels[s[0]])} appears in {c!r} "
                             f"{', '.join(levels)}; each subject must belong to one {c}")
-        if out[c].nunique() < 2:
+        if _n_distinct(values[c]) < 2:
             raise DataError(f"column {c!r} (the cluster) has one level: it needs two or more, or leave it out")
-    return out
+    return LongArrays(columns=columns, values=values, index=index, n_dropped=int(len(keep) - keep.sum()))
+
+
+def _n_distinct(values) -> int:
+    """Distinct values, as ``Series.nunique()`` (id columns have no missing values here)."""
+    return len(pd.unique(values))
 
 
 def _numeric(series: pd.Series, col: str, role: str, advice: str, *, missing: bool = False) -> np.ndarray:
@@ -250,5 +288,5 @@ def _varies_within(subj_codes: np.ndarray, column: pd.Series):
     if not len(varying):
         return None, None
     first = varying[0]
-    values = sorted(map(str, pd.unique(column.to_numpy()[subj_codes == first])))
+    values = sorted(map(str, pd.unique(np.asarray(column)[subj_codes == first])))
     return varying, values

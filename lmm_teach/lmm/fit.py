@@ -7,11 +7,13 @@ import pandas as pd
 
 from lmm_teach.lmm.deviance import build_problem
 from lmm_teach.lmm.engine import SINGULAR_TOL, EngineFit, _reml, fit_problem
-from lmm_teach.lmm.ranova import lrt_table, random_terms
+from lmm_teach.lmm.lazy import Deferred
+from lmm_teach.lmm.ranova import lrt_frame, lrt_numbers, random_terms
 from lmm_teach.lmm.result import LMMResult
-from lmm_teach.lmm.tables import fixed_table, ranef_frame, tests_table, variance_table
+from lmm_teach.lmm.tables import (cov_frame, fitted_series, fixed_frame, fixed_numbers, ranef_frames, test_numbers,
+                                  tests_frame, variance_frame, variance_numbers)
 from lmm_teach.lmm.terms import factor_codes, fixed_design
-from lmm_teach.validate import Columns, DataError, check_long
+from lmm_teach.validate import Columns, DataError, LongArrays, check_long_arrays
 
 __all__ = ["fit_lmm"]
 
@@ -107,12 +109,15 @@ def fit_lmm(
         raise ValueError(f"time_as must be 'numeric' or 'categorical', not {time_as!r}")
     categorical = time_as == "categorical"
     columns = Columns(y=y, subject=subject, time=time, visit=visit, between=between, cluster=cluster)
-    clean = check_long(data, columns)
-    n_missing = len(data) - len(clean)
+    # The checked columns as arrays: the tidy frame (result.data) is built
+    # only if someone asks for it.
+    checked = check_long_arrays(data, columns)
+    values = checked.values
+    n_missing = checked.n_dropped
 
-    subj, subj_levels = factor_codes(clean[subject])
-    clus, clus_levels = (factor_codes(clean[cluster]) if cluster is not None else (None, []))
-    design = fixed_design(clean, time=time, visit=visit, between=between, categorical=categorical)
+    subj, subj_levels = factor_codes(values[subject])
+    clus, clus_levels = (factor_codes(values[cluster]) if cluster is not None else (None, []))
+    design = fixed_design(values, time=time, visit=visit, between=between, categorical=categorical)
     X = design.X
     n, p = X.shape
     J = len(subj_levels)
@@ -128,42 +133,45 @@ def fit_lmm(
         raise DataError(f"a random slope needs more measurements ({n}) than random effects "
                         f"({q} per {subject}, {q * J}): most {subject}s need three or more visits; "
                         f"drop random_slope")
-    t = clean[time].to_numpy(float)
-    yv = clean[y].to_numpy(float)
+    t = values[time]
+    yv = values[y]
     pr = build_problem(yv, X, subj, time=t, random_slope=random_slope, cluster=clus)
     rterms = random_terms(q, cluster is not None, subject=subject, time=time, cluster=cluster)
     fit = fit_problem(pr, reml=reml, random_terms=rterms)
 
-    names = list(design.names)
-    fixed, cov = fixed_table(fit, names)
-    tests = tests_table(fit, design)
-    variance, icc = variance_table(fit, subject=subject, time=time, cluster=cluster)
+    # Every number now (numpy), every table on first access (lmm.lazy).
+    names = design.names
+    fixed = fixed_numbers(fit)
+    test_names, tests = test_numbers(fit, design)
+    variance, icc = variance_numbers(fit, subject=subject, time=time, cluster=cluster)
     sol = fit.solution
-    ranef = {subject: ranef_frame(sol.b_subject, subj_levels, subject, ["(Intercept)", time][:q])}
+    ranef = [(subject, sol.b_subject, subj_levels, ("(Intercept)", time)[:q])]
     b_row = sol.b_subject[subj, 0]
     if q == 2:
         b_row = b_row + sol.b_subject[subj, 1] * t
     n_groups = {subject: J}
     if cluster is not None:
-        ranef[cluster] = ranef_frame(sol.b_cluster, clus_levels, cluster, ["(Intercept)"])
+        ranef.append((cluster, sol.b_cluster, clus_levels, ("(Intercept)",)))
         b_row = b_row + sol.b_cluster[clus]
         n_groups[cluster] = len(clus_levels)
-    fitted = pd.Series(X @ sol.beta + b_row, index=clean.index, name="fitted")
-    random_tests = lrt_table(sol.dev, list(fit.reduced))
-    warn = _warnings(fit, variance, n_missing=n_missing, y=y, subject=subject, time=time, cluster=cluster,
+    fitted = X @ sol.beta + b_row
+    random_tests = lrt_numbers(sol.dev, list(fit.reduced))
+    warn = _warnings(fit, n_missing=n_missing, y=y, subject=subject, time=time, cluster=cluster,
                      n_clusters=len(clus_levels))
     return LMMResult(
         formula=_formula(y, subject, time, visit, between, cluster, random_slope, categorical),
         method="REML" if reml else "ML", n_obs=n, n_subjects=J, columns=columns,
-        fixed=fixed, cov_fixed=cov, tests=tests, variance=variance, loglik=fit.loglik, icc=icc,
-        singular=fit.singular, converged=fit.converged, ranef=ranef, fitted=fitted,
-        random_tests=random_tests, warnings=tuple(warn), time_as=time_as, random_slope=bool(random_slope),
-        n_groups=n_groups, theta=tuple(float(x) for x in fit.theta),
-        sigma=float(np.sqrt(sol.sigma2)), data=clean,
+        fixed=Deferred(fixed_frame, (fixed, names)), cov_fixed=Deferred(cov_frame, (fit.vcov, names)),
+        tests=Deferred(tests_frame, (test_names, tests)), variance=Deferred(variance_frame, (variance,)),
+        loglik=fit.loglik, icc=icc, singular=fit.singular, converged=fit.converged,
+        ranef=Deferred(ranef_frames, (tuple(ranef),)), fitted=Deferred(fitted_series, (fitted, checked.index)),
+        random_tests=Deferred(lrt_frame, random_tests), warnings=tuple(warn), time_as=time_as,
+        random_slope=bool(random_slope), n_groups=n_groups, theta=tuple(float(x) for x in fit.theta),
+        sigma=float(np.sqrt(sol.sigma2)), data=Deferred(LongArrays.frame, (checked,)),
     )
 
 
-def _warnings(fit: EngineFit, variance: pd.DataFrame, *, n_missing: int, y: str, subject: str, time: str,
+def _warnings(fit: EngineFit, *, n_missing: int, y: str, subject: str, time: str,
               cluster: str | None, n_clusters: int) -> list[str]:
     out = []
     if n_missing:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-__all__ = ["RandomTerm", "random_terms", "lrt_table"]
+__all__ = ["RandomTerm", "random_terms", "lrt_numbers", "lrt_frame", "lrt_table"]
 
 
 @dataclass(frozen=True)
@@ -52,12 +52,21 @@ def random_terms(q: int, has_cluster: bool, *, subject: str, time: str, cluster:
 _COLUMNS = pd.Index(["term", "loglik", "LRT", "df", "p"], dtype=object)
 
 
-def lrt_table(full_dev: float, reduced: list[tuple[RandomTerm, float]]) -> pd.DataFrame:
-    """``term, loglik, LRT, df, p`` from the full and the reduced deviances (-2 loglik)."""
+def lrt_numbers(full_dev: float, reduced: list[tuple[RandomTerm, float]]) -> tuple:
+    """``(terms, loglik, LRT, df, p)`` from the full and the reduced deviances (-2 loglik)."""
     dev = np.array([d for _, d in reduced], dtype=float)
     df = np.array([t.df for t, _ in reduced], dtype=np.int64)
     # The reduced model is nested in the full one: a negative LRT can only be
     # optimiser noise (at most ~1e-9 here); report it as 0.
     lrt = np.maximum(dev - full_dev, 0.0)
-    return pd.DataFrame({"term": [t.label for t, _ in reduced], "loglik": -0.5 * dev,
-                         "LRT": lrt, "df": df, "p": special.chdtrc(df, lrt)}, columns=_COLUMNS)
+    return tuple(t.label for t, _ in reduced), -0.5 * dev, lrt, df, special.chdtrc(df, lrt)
+
+
+def lrt_frame(terms: tuple, loglik: np.ndarray, lrt: np.ndarray, df: np.ndarray, p: np.ndarray) -> pd.DataFrame:
+    """The ``random_tests`` table: ``term, loglik, LRT, df, p`` (from :func:`lrt_numbers`)."""
+    return pd.DataFrame({"term": list(terms), "loglik": loglik, "LRT": lrt, "df": df, "p": p}, columns=_COLUMNS)
+
+
+def lrt_table(full_dev: float, reduced: list[tuple[RandomTerm, float]]) -> pd.DataFrame:
+    """``term, loglik, LRT, df, p`` from the full and the reduced deviances (-2 loglik)."""
+    return lrt_frame(*lrt_numbers(full_dev, reduced))

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from lmm_teach.lmm.lazy import LazyField
 from lmm_teach.validate import Columns
 
 __all__ = ["LMMResult"]
@@ -97,29 +98,31 @@ class LMMResult:
         What a learner should know about this fit.
     """
 
+    # The tables are LazyFields: fit_lmm computes their numbers and hands over
+    # recipes (lmm.lazy.Deferred) that build the DataFrames on first access.
     formula: str
     method: str
     n_obs: int
     n_subjects: int
     columns: Columns
-    fixed: pd.DataFrame
-    cov_fixed: pd.DataFrame
-    tests: pd.DataFrame
-    variance: pd.DataFrame
+    fixed: pd.DataFrame = LazyField()
+    cov_fixed: pd.DataFrame = LazyField()
+    tests: pd.DataFrame = LazyField()
+    variance: pd.DataFrame = LazyField()
     loglik: float
     icc: float
     singular: bool
     converged: bool
-    ranef: dict
-    fitted: pd.Series
-    random_tests: pd.DataFrame
+    ranef: dict = LazyField()
+    fitted: pd.Series = LazyField()
+    random_tests: pd.DataFrame = LazyField()
     warnings: tuple = ()
     time_as: str = "numeric"
     random_slope: bool = False
     n_groups: dict = field(default_factory=dict)
     theta: tuple = ()
     sigma: float = float("nan")
-    data: pd.DataFrame | None = field(default=None, repr=False)
+    data: pd.DataFrame | None = LazyField(default=None)
 
     # ------------------------------------------------------------------ basics
     @property

@@ -58,16 +58,23 @@ def level_label(value) -> str:
     return str(value)
 
 
-def factor_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Integer codes and the sorted levels of a factor (a categorical keeps its own order)."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        cat = values.cat.remove_unused_categories()
-        return np.asarray(cat.cat.codes, dtype=np.intp), cat.cat.categories
+def factor_codes(values) -> tuple[np.ndarray, pd.Index | np.ndarray]:
+    """Integer codes and the sorted levels of a factor (a categorical keeps its own order).
+
+    ``values`` is a Series, an array or a ``pandas.Categorical``.  The levels
+    come back as the uniques pandas gives (an Index for a Series or a
+    categorical, an array for an array): ``pd.Index(levels)`` is the same.
+    """
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.array
+    if isinstance(values, pd.Categorical):
+        cat = values.remove_unused_categories()
+        return np.asarray(cat.codes, dtype=np.intp), cat.categories
     try:
         codes, uniques = pd.factorize(values, sort=True)
     except TypeError:  # mixed types: sort by their text
-        codes, uniques = pd.factorize(values.astype(str), sort=True)
-    return np.asarray(codes, dtype=np.intp), pd.Index(uniques)
+        codes, uniques = pd.factorize(pd.Series(values).astype(str), sort=True)
+    return np.asarray(codes, dtype=np.intp), uniques
 
 
 def _py(v):
@@ -150,19 +157,22 @@ def _structure(categorical: bool, nv: int, nb: int) -> tuple:
     return tuple(xkeys), tuple((tt, tuple(groups[tt])) for tt in tags), contrasts
 
 
-def fixed_design(data: pd.DataFrame, *, time: str, visit: str | None, between: str | None,
+def fixed_design(data, *, time: str, visit: str | None, between: str | None,
                  categorical: bool) -> FixedDesign:
-    """Build X, its names, its terms and the type-III contrasts from a clean long frame.
+    """Build X, its names, its terms and the type-III contrasts from clean columns.
+
+    ``data`` maps column names to values: a clean long frame, or the
+    ``values`` of :func:`lmm_teach.validate.check_long_arrays`.
 
     Raises
     ------
     DataError
         When X is rank deficient (names the term that cannot be estimated).
     """
-    t = data[time].to_numpy(float)
+    t = np.asarray(data[time], dtype=float)
     v = b = None
-    v_labels: pd.Index | list = []
-    b_labels: pd.Index | list = []
+    v_labels: pd.Index | np.ndarray | list = []
+    b_labels: pd.Index | np.ndarray | list = []
     vname = str(visit if visit is not None else time) if categorical else str(time)
     if categorical:
         v, v_labels = factor_codes(data[visit if visit is not None else time])
