@@ -136,4 +136,4 @@ def test_the_learners_data_are_read_from_their_file(explorer, tmp_path, monkeypa
     ns = _run(panel.code)
     pd.testing.assert_frame_equal(ns["analysis"].lmm.fixed, explorer.result.lmm.fixed)
     explorer.refresh()
-    assert "simulate(design" in panel.code
+    assert "lmm_teach.simulate(design, seed=7)" in panel.code

@@ -3,8 +3,8 @@
 Three pieces, all plain text (string formatting only, so the panel follows
 every Explorer update at no cost):
 
-1. the data: ``simulate(lmm_teach.Design(<fields that differ from the
-   defaults>), seed=N)`` for simulated data, ``pd.read_csv("<file>")``
+1. the data: ``lmm_teach.simulate(lmm_teach.Design(<fields that differ
+   from the defaults>), seed=N)`` for simulated data, ``pd.read_csv("<file>")``
    for the learner's own;
 2. the same LMM in pandas + statsmodels (:meth:`LMMResult.statsmodels_code`),
    whose estimates agree with ours to optimiser precision, and the
@@ -89,12 +89,9 @@ def python_code(lmm, *, columns, random_slope: bool, design: Design | None = Non
     head = ["import lmm_teach"]
     body = []
     if design is not None:
-        # Not ``lmm_teach.simulate(...)``: once the submodule lmm_teach.simulate is imported (the
-        # Explorer imports it) that attribute of the package is the module, not the function.
-        head.append("from lmm_teach.simulate import simulate")
         body += ["# 1. The data: the Explorer's simulated study (the same design and seed give the same data)",
                  f"design = {design_code(design)}",
-                 f"data = simulate(design, seed={int(seed) if seed is not None else None})",
+                 f"data = lmm_teach.simulate(design, seed={int(seed) if seed is not None else None})",
                  f"# data.to_csv({R_CSV!r}, index=False)  # to fit the model in R too (see below)"]
     else:
         head.insert(0, "import pandas as pd")
@@ -126,8 +123,7 @@ def python_code(lmm, *, columns, random_slope: bool, design: Design | None = Non
         kwargs["truth"] = "design"  # the truth column of the comparison, as in the Explorer
     body += ["", "# 3. The same analysis with lmm_teach: exactly the Explorer's numbers (Satterthwaite df as",
              "#    lmerTest), with the LMM with categorical time and the RM-ANOVA beside it",
-             "from lmm_teach.compare import analyze",
-             "", "analysis = " + _call("analyze", "data", kwargs),
+             "analysis = " + _call("lmm_teach.analyze", "data", kwargs),
              "print(analysis.lmm.summary())"]
     if anova:
         body.append("print(analysis.anova.summary())")

@@ -294,7 +294,8 @@ class MonteCarloPanel(Panel):
         self.run_button.on_click(lambda button: self.run())
         self.stop_button.on_click(lambda button: self.stop())
 
-        self.about = widgets.HTML(_intro())
+        intro = widgets.HTML(_intro())
+        self.about = widgets.HTML()  # the study shown: its size, seed and design
         self.about.add_class("lmm-mc-about")
         self.reading_html = widgets.HTML()
         self.reading_html.add_class("lmm-mc-reading")
@@ -307,13 +308,14 @@ class MonteCarloPanel(Panel):
         methods = widgets.Box(list(self.methods.values()), layout=widgets.Layout(flex_flow="row wrap"))
         methods.add_class("lmm-mc-methods")
         self.layout = widgets.VBox([
-            self.about,
+            intro,
             widgets.HBox([self.n_reps, self.seed]),
             widgets.HTML("<b style='font-size:12px'>Methods</b>"),
             methods,
             widgets.HBox([self.run_button, self.stop_button]),
             widgets.HBox([self.progress, self.progress_text]),
             self.status.widget,
+            self.about,
             self.reading_html,
             *(view for view, _ in self._views),
             self.table_html,
