@@ -137,3 +137,12 @@ def test_the_learners_data_are_read_from_their_file(explorer, tmp_path, monkeypa
     pd.testing.assert_frame_equal(ns["analysis"].lmm.fixed, explorer.result.lmm.fixed)
     explorer.refresh()
     assert "lmm_teach.simulate(design, seed=7)" in panel.code
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from lmm_teach.widgets import code_panel
+
+    result = doctest.testmod(code_panel, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -286,3 +286,12 @@ def test_an_invalid_design_in_the_explorer_is_explained(explorer):
     finally:
         explorer.controls["visit_times"].value = "0, 1, 2"
     assert np.isfinite(explorer.result.lmm.loglik)
+
+
+@pytest.mark.parametrize("module", ["lmm_teach.plots.montecarlo", "lmm_teach.widgets.montecarlo_panel"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

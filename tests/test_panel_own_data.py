@@ -214,3 +214,12 @@ def test_a_design_change_replaces_the_learners_data(explorer, trial):
     assert explorer.result.design is not None and explorer.result.lmm.n_subjects == 14
     assert not panel.showing and "shows simulated data again" in panel.status.text
     assert np.isfinite(explorer.result.lmm.loglik)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from lmm_teach.widgets import data_panel
+
+    result = doctest.testmod(data_panel, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
