@@ -5,7 +5,10 @@ bad column choice explained in the panel (never a traceback).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
+import warnings
 
 import ipywidgets as widgets
 import numpy as np
@@ -200,6 +203,17 @@ def test_analyse_switches_the_explorer_to_the_learners_data(explorer, trial):
     assert explorer.result is r
 
     panel.roles["y"].value = "sbp"
+    # the example data: the code loads them with lmm_teach, and reproduces the fit exactly
+    panel.example_button.click()
+    assert panel.analyse()
+    code = explorer.extensions["Show code"].code
+    assert "data = lmm_teach.load_bp()" in code and "read_csv" not in code
+    ns: dict = {}
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exec(code, ns)
+    pd.testing.assert_frame_equal(ns["analysis"].lmm.fixed, explorer.result.lmm.fixed)
+
     assert panel.back_button.description == "Back to simulated data"
     panel.back_button.click()
     assert explorer.result.design == explorer.design and not panel.showing

@@ -71,7 +71,7 @@ def _call(func: str, first: str, kwargs: dict) -> str:
 
 
 def python_code(lmm, *, columns, random_slope: bool, design: Design | None = None, seed: int | None = None,
-                file_name: str = "your_file.csv", anova: bool = True) -> str:
+                file_name: str = "your_file.csv", data_code: str | None = None, anova: bool = True) -> str:
     """The Python code that rebuilds the data and the fit.
 
     Parameters
@@ -82,7 +82,8 @@ def python_code(lmm, *, columns, random_slope: bool, design: Design | None = Non
         The column roles of the analysis.
     random_slope : bool
     design, seed : optional
-        For simulated data; otherwise the data are read from ``file_name``.
+        For simulated data; otherwise the data are read from ``file_name``
+        (or loaded by ``data_code``, Python source that defines ``data``).
     anova : bool
         Also print the RM-ANOVA (when the analysis has one).
     """
@@ -94,9 +95,10 @@ def python_code(lmm, *, columns, random_slope: bool, design: Design | None = Non
                  f"data = lmm_teach.simulate(design, seed={int(seed) if seed is not None else None})",
                  f"# data.to_csv({R_CSV!r}, index=False)  # to fit the model in R too (see below)"]
     else:
-        head.insert(0, "import pandas as pd")
-        body += ["# 1. The data: your file, in long format (one row per measurement)",
-                 f"data = pd.read_csv({file_name!r})"]
+        data_code = data_code or f"data = pd.read_csv({file_name!r})"
+        if "pd." in data_code:
+            head.insert(0, "import pandas as pd")
+        body += ["# 1. The data: yours, in long format (one row per measurement)", data_code]
     body += ["", "# 2. The LMM with pandas + statsmodels (estimates agree with lmm_teach's to optimiser precision)"]
     try:
         sm = lmm.statsmodels_code("data")
@@ -205,7 +207,7 @@ class CodePanel(Panel):
             self.update(result, design=design, seed=seed)
 
     def prepare(self, result, *, design: Design | None = None, seed: int | None = None,
-                file_name: str | None = None):
+                file_name: str | None = None, data_code: str | None = None):
         """Format the code for ``result``; return the function that shows it."""
         file_name = file_name or self.file_name
         if hasattr(result, "analysis"):  # an ExplorerResult
@@ -215,7 +217,7 @@ class CodePanel(Panel):
         else:  # an LMMResult
             lmm, columns, random_slope, anova = result, result.columns, bool(result.random_slope), False
         code = python_code(lmm, columns=columns, random_slope=random_slope, design=design, seed=seed,
-                           file_name=file_name, anova=anova)
+                           file_name=file_name, data_code=data_code, anova=anova)
         r = r_code(lmm, columns=columns, simulated=design is not None, file_name=file_name)
 
         def show() -> None:
@@ -230,12 +232,14 @@ class CodePanel(Panel):
 
     def explorer_updated(self, result) -> None:
         """After every Explorer update: string formatting only."""
-        file_name = None
+        file_name = data_code = None
         if result.design is None and self.explorer is not None:
+            # the learner's data came from the "Your own data" tab: its file, or the example
             own = getattr(self.explorer, "extensions", {}).get("Your own data")
-            file_name = getattr(own, "file_name", None)
+            if own is not None and getattr(own, "data", None) is result.data:
+                file_name, data_code = own.file_name, own.data_code
         try:
-            self.update(result, file_name=file_name)
+            self.update(result, file_name=file_name, data_code=data_code)
         except Exception as exc:  # never break the Explorer; say why the code is missing
             self.status.problem("The code cannot be shown", f"{type(exc).__name__}: {exc}")
         else:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from lmm_teach.validate import Columns, DataError, check_long, read_csv_bytes
 from lmm_teach.widgets.base import Panel, StatusArea
+from lmm_teach.widgets.compare_panel import ComparePanel
 from lmm_teach.widgets.explain import explain_error, teaching_notes
 from lmm_teach.widgets.tables import html_table
 
@@ -163,6 +164,9 @@ class OwnDataPanel(Panel):
         The data loaded.
     file_name : str
         Where the data came from (``"your_file.csv"`` for a DataFrame).
+    data_code : str
+        Python code that loads these data (``pd.read_csv(file_name)``, or
+        ``lmm_teach.load_bp()`` for the example), for the Show code tab.
     result : Analysis or None
         The latest successful analysis (:func:`lmm_teach.compare.analyze`).
     compare_panel : ComparePanel or None
@@ -185,6 +189,7 @@ class OwnDataPanel(Panel):
         self.explorer = explorer
         self.data: pd.DataFrame | None = None
         self.file_name = name
+        self.data_code = f"data = pd.read_csv({name!r})"  # how the Show code tab gets these data
         self.result = None
         self.error: Exception | None = None
         self.error_traceback = ""
@@ -235,8 +240,6 @@ class OwnDataPanel(Panel):
                     self.random_slope, widgets.HBox(buttons), self.status.widget]
         self.compare_panel = None
         if explorer is None:
-            from lmm_teach.widgets.compare_panel import ComparePanel
-
             self.compare_panel = ComparePanel()
             children.append(self.compare_panel.layout)
         self.layout = widgets.VBox(children, layout=widgets.Layout(width="600px"))
@@ -259,6 +262,7 @@ class OwnDataPanel(Panel):
                                 "measurement.")
             return False
         self.data, self.file_name, self.result = data, name, None
+        self.data_code = f"data = pd.read_csv({name!r})"
         guess = guess_roles(data)
         columns = list(data.columns)
         for role, _label, required in ROLES:
@@ -287,7 +291,11 @@ class OwnDataPanel(Panel):
         """Load the blood-pressure example (``lmm_teach.load_bp()``)."""
         from lmm_teach.datasets import load_bp
 
-        return self.load(load_bp(), name="bp.csv")
+        if not self.load(load_bp(), name="bp.csv"):
+            return False
+        self.data_code = ("data = lmm_teach.load_bp()\n"
+                          "# data.to_csv('bp.csv', index=False)  # to fit the model in R too (see below)")
+        return True
 
     def _on_upload(self, change) -> None:
         files = change["new"]
