@@ -19,6 +19,8 @@ from pathlib import Path
 
 import nbformat
 
+from .server import strip_outputs
+
 # Generous: a lesson that fits many models on a loaded 2-core machine.
 OPEN_TIMEOUT_MS = 90_000
 RUN_TIMEOUT_S = 240.0
@@ -350,6 +352,9 @@ class Learner:
     def open(self, notebook: str, *, ui: str = "lab") -> Path:
         """Open ``notebook`` (relative to the server root) in "lab" or Notebook 7 ("notebook")."""
         path = self.server.root_dir / notebook
+        # An earlier test may have left this copy saved with its outputs (JupyterLab autosaves):
+        # start from no execution counts, so that every count seen comes from this run.
+        strip_outputs(path)
         if ui == "lab":
             # A new named workspace plus ?reset: no layout restored from an earlier run.
             url = self.server.lab_url(notebook, workspace=f"e2e-{uuid.uuid4().hex[:10]}")
