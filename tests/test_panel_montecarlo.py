@@ -246,9 +246,14 @@ def test_controls_are_labelled_and_bounded():
     for w in controls:
         assert w.description and w.tooltip, w  # read by screen readers
     assert {"lmm-montecarlo", "lmm-mc-run", "lmm-mc-stop", "lmm-mc-progress", "lmm-mc-reps", "lmm-mc-seed",
-            "lmm-mc-reading", "lmm-mc-table", "lmm-status", "lmm-bokeh"} <= _classes(panel.layout)
+            "lmm-mc-reading", "lmm-mc-table", "lmm-mc-charts", "lmm-status"} <= _classes(panel.layout)
+    assert panel.rejection_figure is None and not panel.charts.children  # built at the first Run
+
+
+def test_the_charts_appear_with_the_first_study(finished):
+    assert "lmm-bokeh" in _classes(finished.layout) and len(finished.charts.children) == 3
     assert {"lmm-plot-mc-rejection", "lmm-plot-mc-bias", "lmm-plot-mc-coverage"} <= {
-        c for f in (panel.rejection_figure, panel.bias_figure, panel.coverage_figure) for c in f.css_classes}
+        c for f in (finished.rejection_figure, finished.bias_figure, finished.coverage_figure) for c in f.css_classes}
 
 
 # ------------------------------------------------------------------ inside the Explorer
