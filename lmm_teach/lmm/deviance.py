@@ -323,15 +323,22 @@ class Solution:
     b_cluster: np.ndarray  # (C,)
 
 
-def solve_at(pr: Problem, theta: np.ndarray, *, reml: bool) -> Solution:
-    """Fixed effects, sigma^2 and the conditional modes (BLUPs) at ``theta``."""
+def solve_at(pr: Problem, theta: np.ndarray, *, reml: bool, pieces=None) -> Solution:
+    """Fixed effects, sigma^2 and the conditional modes (BLUPs) at ``theta``.
+
+    ``pieces``: the :class:`~lmm_teach.lmm.derivatives.Pieces` at ``theta``
+    when already computed (they hold Q, its solution and the deviance).
+    """
     theta = np.asarray(theta, float)
-    prof = profile(pr, theta[None], reml=reml)
     p = pr.p
-    Q = prof["Q"][0]
-    Pbeta = np.linalg.inv(Q[:p, :p])
-    beta_c = np.linalg.solve(Q[:p, :p], Q[:p, p])
-    r2 = float(prof["r2"][0])
+    if pieces is not None:
+        Pbeta, beta_c, r2, dev, D0 = pieces.Pb, pieces.beta_c, pieces.r2, pieces.dev, pieces.D0
+    else:
+        prof = profile(pr, theta[None], reml=reml)
+        Q = prof["Q"][0]
+        Pbeta = np.linalg.inv(Q[:p, :p])
+        beta_c = np.linalg.solve(Q[:p, :p], Q[:p, p])
+        r2, dev, D0 = float(prof["r2"][0]), float(prof["dev"][0]), float(prof["D0"][0])
     sigma2 = r2 / (pr.n - p if reml else pr.n)
     # Conditional modes b = Lambda Lambda' Z' V*^-1 (y - X beta) (lme4's ranef).
     P00, P01, P11, _ = _pattern_terms(pr, theta[None])
@@ -357,5 +364,5 @@ def solve_at(pr: Problem, theta: np.ndarray, *, reml: bool) -> Solution:
         b_s[:, 1] /= pr.t_scale  # per unit of the data's time
     beta = beta_c.copy()
     beta[0] += pr.y_shift
-    return Solution(theta=theta, beta=beta, sigma2=sigma2, Pbeta=Pbeta, dev=float(prof["dev"][0]),
-                    D0=float(prof["D0"][0]), r2=r2, b_subject=b_s, b_cluster=b_c)
+    return Solution(theta=theta, beta=beta, sigma2=sigma2, Pbeta=Pbeta, dev=dev, D0=D0, r2=r2,
+                    b_subject=b_s, b_cluster=b_c)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lmm_teach.lmm.derivatives import analytic, supports_analytic
 from lmm_teach.lmm.deviance import Problem, Solution, build_problem, profile, solve_at
 from lmm_teach.lmm.optimize import Optimum, optimize, slope_start
 from lmm_teach.lmm.ranova import RandomTerm
@@ -125,9 +126,11 @@ def fit_problem(pr: Problem, *, reml: bool = True, random_terms: list[RandomTerm
             alt = optimize(pr, reml=reml, start=np.where(pr.lower == 0.0, np.maximum(r.theta, 1e-2), r.theta))
             if alt.dev < opt.dev:
                 opt = alt
-    sol = solve_at(pr, opt.theta, reml=reml)
+    # One exact evaluation at the optimum serves the solution and the Satterthwaite df.
+    pieces = analytic(pr, opt.theta, reml=reml) if supports_analytic(pr) else None
+    sol = solve_at(pr, opt.theta, reml=reml, pieces=pieces)
     vcov = sol.sigma2 * sol.Pbeta
-    info = varpar_info(pr, opt.theta, reml=reml) if satterthwaite else None
+    info = varpar_info(pr, opt.theta, reml=reml, pieces=pieces) if satterthwaite else None
     step = _newton_step(pr, opt.theta, info) if info is not None else 0.0
     converged = bool(opt.converged and np.isfinite(sol.dev) and step < NEWTON_TOL)
     return EngineFit(problem=pr, reml=reml, optimum=opt, solution=sol, vcov=vcov, info=info,

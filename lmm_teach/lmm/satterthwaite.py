@@ -10,11 +10,12 @@ fixed ``sigma`` (lmerTest's ``devfun_vp``)::
     dev(theta, sigma) = D0(theta) + r2(theta) / sigma^2 + N log(2 pi sigma^2)
 
 (``D0 = log det V*`` plus, for REML, ``log det X'V*^-1 X``; ``N = n - p`` for
-REML, ``n`` for ML).  The ``sigma`` parts of ``H`` are analytic; the ``theta``
-parts are Richardson-extrapolated central differences of the closed-form
-``D0`` and ``r2`` (numDeriv's defaults: relative step 0.1, four halvings),
-evaluated in one batch.  ``vcov(beta) = sigma^2 (X'V*^-1 X)^-1`` is
-differentiated the same way (its Jacobian ``J_k``).
+REML, ``n`` for ML).  The ``sigma`` parts of ``H`` are analytic; so are the
+``theta`` parts for subject random effects (:mod:`lmm_teach.lmm.derivatives`).
+With a cluster level they are Richardson-extrapolated central differences of
+the closed-form ``D0`` and ``r2`` (numDeriv's defaults, as lmerTest: relative
+step 0.1, four halvings), evaluated in one batch.  ``vcov(beta) = sigma^2
+(X'V*^-1 X)^-1`` is differentiated the same way (its Jacobian ``J_k``).
 
 For a contrast ``l``: ``df = 2 (l'Cl)^2 / (g'A g)`` with ``g_k = l'J_k l``.  A
 multi-row contrast ``L`` is rotated by the eigenvectors of ``L C L'`` into
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
+from lmm_teach.lmm.derivatives import Pieces, analytic, supports_analytic
 from lmm_teach.lmm.deviance import Problem, profile
 
 __all__ = ["VarparInfo", "varpar_info", "contest1d", "contest_md", "coefficient_df", "richardson"]
@@ -114,22 +116,31 @@ class VarparInfo:
     hess_profiled: np.ndarray  # (k, k) its Hessian
 
 
-def varpar_info(pr: Problem, theta: np.ndarray, *, reml: bool, tol: float = 1e-8) -> VarparInfo:
+def varpar_info(pr: Problem, theta: np.ndarray, *, reml: bool, tol: float = 1e-8,
+                pieces: Pieces | None = None) -> VarparInfo:
     """The covariance of the variance parameters and the Jacobian of vcov(beta).
 
     Mirrors ``lmerTest:::as_lmerModLmerTest`` (tolerance ``tol`` for the
-    Moore-Penrose inverse of the Hessian).
+    Moore-Penrose inverse of the Hessian).  The derivatives in theta are exact
+    (:mod:`lmm_teach.lmm.derivatives`) for subject random effects, where
+    lmerTest's numDeriv approximates them to about 1e-10; with a cluster level
+    they are Richardson-extrapolated differences as numDeriv's.  ``pieces``:
+    the exact derivatives at ``theta`` when already computed.
     """
     p = pr.p
     N = pr.n - p if reml else pr.n
+    if pieces is None and supports_analytic(pr):
+        pieces = analytic(pr, theta, reml=reml)
+    if pieces is not None:
+        gD0, gr2, gPb, HD0, Hr2, r2, Pb = (pieces.gD0, pieces.gr2, pieces.gPb, pieces.HD0, pieces.Hr2,
+                                           pieces.r2, pieces.Pb)
+    else:
+        def parts(th):
+            pr_ = profile(pr, th, reml=reml)
+            return pr_["D0"], pr_["r2"], np.linalg.inv(pr_["Q"][:, :p, :p])
 
-    def pieces(th):
-        pr_ = profile(pr, th, reml=reml)
-        Pb = np.linalg.inv(pr_["Q"][:, :p, :p])
-        return pr_["D0"], pr_["r2"], Pb
-
-    (gD0, gr2, gPb), (HD0, Hr2, _), (_, r2, Pb) = richardson(pieces, theta)
-    r2 = float(r2)
+        (gD0, gr2, gPb), (HD0, Hr2, _), (_, r2, Pb) = richardson(parts, theta)
+        r2 = float(r2)
     s2 = r2 / N
     s = np.sqrt(s2)
     k = theta.size
