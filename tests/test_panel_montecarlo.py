@@ -221,7 +221,7 @@ def test_reading_calls_out_only_what_exceeds_the_monte_carlo_error(finished):
                          ("anova", "time"): {"coverage": 0.80}})
     lines = reading(odd)
     text = " ".join(lines)
-    assert "OLS, which ignores the subjects, in 12.0 % (too often)" in text
+    assert "OLS (which ignores the subjects) in 12.0 % (too often)" in text
     assert ("Under this dropout, the ANOVA's estimate of the arm x time difference is biased by +0.31 "
             "(mean estimate 0.31 against a truth of 0).") in lines
     assert any(s.startswith("The ANOVA's 95 % CIs for the average change over time contain the truth in only "

@@ -58,7 +58,7 @@ _SHORT = {
     "lmm_wald": "the LMM's Wald z-test",
     "lmm_categorical": "the LMM with categorical time",
     "anova": "the RM-ANOVA",
-    "ols": "OLS, which ignores the subjects,",
+    "ols": "OLS (which ignores the subjects)",
 }
 _POSSESSIVE = {
     "lmm": "the LMM's",
