@@ -221,7 +221,8 @@ def check_long_arrays(data: pd.DataFrame, columns: Columns, *, min_visits: int =
                         f"({_show(subj_levels[0])}): a mixed model needs several subjects")
     if columns.time is not None:
         tv = values[columns.time]
-        n_times = len(np.unique(tv))
+        # two distinct times are all that the default min_visits asks: skip counting them
+        n_times = 2 if min_visits <= 2 and tv.min() < tv.max() else len(np.unique(tv))
         if n_times < 2:
             raise DataError(f"column {columns.time!r} (the time) is constant ({_show(tv[0])}): "
                             "the subjects need measurements at two or more times")
@@ -263,7 +264,12 @@ def _n_distinct(values) -> int:
 
 def _numeric(series: pd.Series, col: str, role: str, advice: str, *, missing: bool = False) -> np.ndarray:
     """The column as float; a text entry is an error naming its row (and so is a gap, if ``missing``)."""
-    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+    dtype = series.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "fiu":
+        # plain numpy numbers (the common case, checked first because it is cheap): NaN is the only gap
+        values = series.to_numpy(dtype=float)
+        bad = np.isnan(values) if missing else None
+    elif pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
         values = series.to_numpy(dtype=float, na_value=np.nan)
         bad = np.isnan(values) if missing else None
     else:

@@ -38,11 +38,12 @@ is ever formed.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Problem", "build_problem", "evaluate", "profile", "deviance", "solve_at", "Solution"]
+__all__ = ["Problem", "build_problem", "evaluate", "profile", "deviance", "linear_deviance", "solve_at", "Solution"]
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -99,11 +100,20 @@ class Problem:
             th[1:3] *= self.t_scale
         return th
 
-    @property
+    @functools.cached_property
     def lower(self) -> np.ndarray:
-        """Lower bounds of theta: 0 for the diagonal of T and theta_c, none for T10."""
+        """Lower bounds of theta: 0 for the diagonal of T and theta_c, none for T10 (read-only)."""
         lo = [0.0] if self.q == 1 else [0.0, -np.inf, 0.0]
-        return np.array(lo + ([0.0] if self.n_clusters else []))
+        out = np.array(lo + ([0.0] if self.n_clusters else []))
+        out.setflags(write=False)
+        return out
+
+    @functools.cached_property
+    def bounded(self) -> np.ndarray:
+        """Which theta are bounded below by 0 (read-only)."""
+        out = self.lower == 0.0
+        out.setflags(write=False)
+        return out
 
 
 def _segments(codes: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
@@ -305,6 +315,25 @@ def profile(pr: Problem, thetas: np.ndarray, *, reml: bool) -> dict:
 def deviance(pr: Problem, thetas: np.ndarray, *, reml: bool) -> np.ndarray:
     """The profiled REML or ML deviance (-2 log-likelihood) for a batch of theta."""
     return profile(pr, thetas, reml=reml)["dev"]
+
+
+def linear_deviance(pr: Problem, *, reml: bool) -> float:
+    """The deviance at theta = 0 (no random effects: the linear model, R's ``logLik(lm, REML)``).
+
+    The same number as ``deviance(pr, 0)``: with theta = 0, V* = I, Q = G'G and
+    log det V* = 0 exactly.
+    """
+    try:
+        L = np.linalg.cholesky(pr.GtG)
+    except np.linalg.LinAlgError:
+        return np.inf
+    diag = np.diagonal(L)
+    p = pr.p
+    r2 = float(diag[p]) ** 2
+    N = pr.n - p if reml else pr.n
+    D0 = 2.0 * float(np.log(diag[:p]).sum()) if reml else 0.0
+    dev = D0 + N * (1.0 + _LOG_2PI + np.log(r2 / N)) if r2 > 0 else np.inf
+    return float(dev) if np.isfinite(dev) else np.inf
 
 
 # --------------------------------------------------------------------------- the solution

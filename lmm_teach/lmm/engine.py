@@ -68,16 +68,19 @@ class EngineFit:
 
 def _is_singular(pr: Problem, theta: np.ndarray) -> bool:
     """lme4's isSingular on the internal theta (converted to lme4's scale)."""
-    return bool(np.any(pr.external(theta)[pr.lower == 0.0] < SINGULAR_TOL))
+    return bool(np.any(pr.external(theta)[pr.bounded] < SINGULAR_TOL))
 
 
 def _newton_step(pr: Problem, theta: np.ndarray, info: VarparInfo) -> float:
     """Size of the Newton step on the interior coordinates (a scaled gradient, as lme4 checks)."""
-    interior = ~((pr.lower == 0.0) & (theta < SINGULAR_TOL))
-    if not interior.any():
+    interior = ~(pr.bounded & (theta < SINGULAR_TOL))
+    if interior.all():
+        H, g = info.hess_profiled, info.grad_profiled
+    elif not interior.any():
         return 0.0
-    H = info.hess_profiled[np.ix_(interior, interior)]
-    g = info.grad_profiled[interior]
+    else:
+        H = info.hess_profiled[np.ix_(interior, interior)]
+        g = info.grad_profiled[interior]
     try:
         return float(np.max(np.abs(np.linalg.solve(H, g))))
     except np.linalg.LinAlgError:
@@ -99,10 +102,11 @@ def _start_from(pr: Problem, reduced: list[tuple[RandomTerm, Optimum]], reml: bo
     if pr.q == 2 and not any(term.free[2] for term, _ in reduced):
         # no reduced fit knows the slope: start it from the (1 | subject) fit's sigma^2 and moments
         opt = reduced[0][1]
-        s2 = float(profile(pr, opt.theta[None], reml=reml)["r2"][0]) / (pr.n - pr.p if reml else pr.n)
+        r2 = opt.pieces.r2 if opt.pieces is not None else float(profile(pr, opt.theta[None], reml=reml)["r2"][0])
+        s2 = r2 / (pr.n - pr.p if reml else pr.n)
         start[1], start[2] = 0.0, slope_start(pr, s2)
     # Stay off the boundary: there the deviance, even in theta, is stationary.
-    diag = pr.lower == 0.0
+    diag = pr.bounded
     start[diag] = np.maximum(start[diag], 0.05)
     return start
 
@@ -123,11 +127,13 @@ def fit_problem(pr: Problem, *, reml: bool = True, random_terms: list[RandomTerm
     # optimum: restart the full model from the best reduced fit.
     for _term, r in reduced:
         if r.dev < opt.dev - 1e-8:
-            alt = optimize(pr, reml=reml, start=np.where(pr.lower == 0.0, np.maximum(r.theta, 1e-2), r.theta))
+            alt = optimize(pr, reml=reml, start=np.where(pr.bounded, np.maximum(r.theta, 1e-2), r.theta))
             if alt.dev < opt.dev:
                 opt = alt
     # One exact evaluation at the optimum serves the solution and the Satterthwaite df.
-    pieces = analytic(pr, opt.theta, reml=reml) if supports_analytic(pr) else None
+    pieces = None
+    if supports_analytic(pr):
+        pieces = opt.pieces if opt.pieces_of is pr else analytic(pr, opt.theta, reml=reml)
     sol = solve_at(pr, opt.theta, reml=reml, pieces=pieces)
     vcov = sol.sigma2 * sol.Pbeta
     info = varpar_info(pr, opt.theta, reml=reml, pieces=pieces) if satterthwaite else None

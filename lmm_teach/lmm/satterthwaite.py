@@ -198,6 +198,11 @@ def contest_md(L: np.ndarray, beta: np.ndarray, vcov: np.ndarray, info: VarparIn
                eps: float = float(np.sqrt(np.finfo(float).eps))) -> tuple[float, float, float, float]:
     """``(F, df_num, df_den, p)`` for the hypothesis ``L beta = 0`` (lmerTest ``contestMD``)."""
     L = np.atleast_2d(np.asarray(L, float))
+    if L.shape[0] == 1:  # one row: the t test (the eigen-rotation below is the identity)
+        est, se, df, _ = contest1d(L[0], beta, vcov, info)
+        if se > 0:
+            F = (est / se) ** 2
+            return F, 1.0, df, float(special.fdtrc(1.0, df, F))
     VL = L @ vcov @ L.T
     d, P = np.linalg.eigh(VL)
     d, P = d[::-1], P[:, ::-1]  # decreasing, as R's eigen()
