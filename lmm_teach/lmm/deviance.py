@@ -77,6 +77,7 @@ class Problem:
     ZtG: np.ndarray  # (J, q, m)
     subject_pattern: np.ndarray  # (J,)
     subject_cluster: np.ndarray  # (J,) or empty
+    mono_coef: np.ndarray | None = None  # (6, 3K) for q = 2: see _pattern_terms
 
     @property
     def m(self) -> int:
@@ -227,7 +228,22 @@ def build_problem(
         count=pcount.astype(float), z00=uniq[:, 1].copy(), z01=uniq[:, 2].copy(), z11=uniq[:, 3].copy(),
         S=S, R0=R0, R1=R1, cluster_starts=cstarts,
         ZtG=ZtG, subject_pattern=inverse, subject_cluster=subj_cl if C else np.zeros(0, dtype=np.intp),
+        mono_coef=_monomial_coefficients(uniq[:, 1], uniq[:, 2], uniq[:, 3]) if q == 2 else None,
     )
+
+
+#: The monomials of theta = (a, b, c) in the entries of T'Z T: a^2, ab, b^2, ac, bc, c^2.
+_MONO_I, _MONO_J = np.array([0, 0, 1, 0, 1, 2]), np.array([0, 1, 1, 2, 2, 2])
+
+
+def _monomial_coefficients(z00: np.ndarray, z01: np.ndarray, z11: np.ndarray) -> np.ndarray:
+    """(6, 3K): the entries m00, m01, m11 of T'Z_k T for every pattern as linear maps of the monomials."""
+    K = z00.size
+    C = np.zeros((6, 3 * K))
+    C[0, :K], C[1, :K], C[2, :K] = z00, 2.0 * z01, z11  # m00 = a^2 z00 + 2ab z01 + b^2 z11
+    C[3, K:2 * K], C[4, K:2 * K] = z01, z11  # m01 = c (a z01 + b z11)
+    C[5, 2 * K:] = z11  # m11 = c^2 z11
+    return C
 
 
 def _pattern_terms(pr: Problem, th: np.ndarray):
@@ -236,19 +252,20 @@ def _pattern_terms(pr: Problem, th: np.ndarray):
         a2 = th[:, 0:1] ** 2  # (B, 1)
         d = 1.0 + a2 * pr.z00  # (B, K)
         return a2 / d, None, None, np.log(d)
-    a, b, c = th[:, 0:1], th[:, 1:2], th[:, 2:3]
-    z00, z01, z11 = pr.z00, pr.z01, pr.z11
-    # M = I + T'Z'Z T for T = [[a, 0], [b, c]], written out.
-    m00 = a * a * z00 + 2.0 * a * b * z01 + b * b * z11
-    m01 = c * (a * z01 + b * z11)
-    m11 = c * c * z11
-    d00, d11 = 1.0 + m00, 1.0 + m11
+    # M = I + T'Z_k T for T = [[a, 0], [b, c]]: its entries are linear in the
+    # monomials of theta (one product for all patterns), and so is P = T M^-1 T'
+    # given M^-1 = [[m11 + 1, -m01], [-m01, m00 + 1]] / det:
+    #   P00 = a^2 e,  P01 = ab e + ac f,  P11 = b^2 e + 2bc f + c^2 g,  (e, f, g) = (d11, -m01, d00) / det
+    K = pr.z00.size
+    mono = th[:, _MONO_I] * th[:, _MONO_J]  # (B, 6)
+    mm = mono @ pr.mono_coef  # (B, 3K)
+    d00, m01, d11 = 1.0 + mm[:, :K], mm[:, K:2 * K], 1.0 + mm[:, 2 * K:]
     det = d00 * d11 - m01 * m01
-    e, f, g = d11 / det, -m01 / det, d00 / det  # M^-1 = [[e, f], [f, g]]
-    be_cf = b * e + c * f
-    P00 = a * a * e
-    P01 = a * be_cf
-    P11 = b * be_cf + c * (b * f + c * g)
+    idet = 1.0 / det
+    e, f = d11 * idet, m01 * idet  # f here is -M^-1[0, 1]
+    P00 = mono[:, 0:1] * e
+    P01 = mono[:, 1:2] * e - mono[:, 3:4] * f
+    P11 = mono[:, 2:3] * e - 2.0 * mono[:, 4:5] * f + mono[:, 5:6] * (d00 * idet)
     return P00, P01, P11, np.log(det)
 
 

@@ -216,41 +216,50 @@ def _put(base: np.ndarray, j: int, values) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def _stencil(k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Unit offsets of the central-difference stencil: (gradient rows, Hessian rows)."""
+def _stencil(k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The central-difference stencil: unit offsets (the centre, +-e_i for the gradient, +-e_i for the
+    Hessian's diagonal, +-e_i +-e_j for each pair i < j), which rows use the gradient's step, the pairs."""
     eye = np.eye(k)
-    grad = np.vstack([eye, -eye])
-    hess = [eye, -eye]
-    for i in range(k):
-        for j in range(i + 1, k):
-            for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
-                d = np.zeros((1, k))
-                d[0, i], d[0, j] = si, sj
-                hess.append(d)
-    return grad, np.vstack(hess)
+    pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
+    cross = []
+    for i, j in pairs:
+        for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+            d = np.zeros(k)
+            d[i], d[j] = si, sj
+            cross.append(d)
+    unit = np.vstack([np.zeros((1, k)), eye, -eye, eye, -eye] + ([np.array(cross)] if cross else []))
+    grad_rows = np.zeros((unit.shape[0], 1), dtype=bool)
+    grad_rows[1:2 * k + 1] = True
+    I, J = (np.array(ix, dtype=np.intp) for ix in zip(*pairs)) if pairs else (np.zeros(0, np.intp),) * 2
+    for a in (unit, grad_rows, I, J):
+        a.setflags(write=False)
+    return unit, grad_rows, I, J
 
 
 def _fd_batch(x: np.ndarray, hg: np.ndarray, hh: np.ndarray) -> np.ndarray:
     """The centre, a gradient stencil with steps hg and a Hessian stencil with steps hh."""
-    og, oh = _stencil(x.size)
-    return np.vstack([x[None], x + og * hg, x + oh * hh])
+    unit, grad_rows, _, _ = _stencil(x.size)
+    return x + unit * np.where(grad_rows, hg, hh)
 
 
 def _fd_derivs(f: np.ndarray, k: int, hg: np.ndarray, hh: np.ndarray):
+    """Gradient and Hessian from the values of :func:`_fd_batch`'s points."""
+    _, _, I, J = _stencil(k)
     g = (f[1:k + 1] - f[k + 1:2 * k + 1]) / (2.0 * hg)
     c = 2 * k + 1
     H = np.diag((f[c:c + k] - 2.0 * f[0] + f[c + k:c + 2 * k]) / hh**2)
-    c += 2 * k
-    for i in range(k):
-        for j in range(i + 1, k):
-            H[i, j] = H[j, i] = (f[c] - f[c + 1] - f[c + 2] + f[c + 3]) / (4.0 * hh[i] * hh[j])
-            c += 4
+    if I.size:
+        q = f[c + 2 * k:].reshape(-1, 4)
+        H[I, J] = H[J, I] = (q[:, 0] - q[:, 1] - q[:, 2] + q[:, 3]) / (4.0 * hh[I] * hh[J])
     return g, H
 
 
 _ALPHAS = 2.0 ** -np.arange(1, 31)
 #: Below this promised decrease of the deviance, Newton finishes with one exact step (see _optimize_nd).
 _FINISH = 1e-5
+#: Converged when the full Newton step promises less than this decrease of the deviance (the
+#: central differences resolve it: their gradient's rounding noise is ~1e-8 of a deviance ~1e3).
+_CONVERGED = 1e-11
 
 
 def _damped_step(w: np.ndarray, V: np.ndarray, g: np.ndarray, radius: float) -> np.ndarray:
@@ -286,14 +295,14 @@ def _optimize_nd(pr: Problem, free: np.ndarray, start: np.ndarray, reml: bool) -
     coordinate at 0 has a zero gradient there (the deviance is even in it):
     it stays at 0 when its curvature is positive (a boundary optimum) and is
     pushed inside when it is negative.  Converged when the full Newton step
-    promises less than 1e-9 of deviance.
+    promises less than ``_CONVERGED`` (1e-11) of deviance.
 
     With exact derivatives (subject random effects, every theta free), once
     the step promises less than ``_FINISH``, the Hessian is positive definite
     and the bounded theta stay above 1e-3, the full Newton step is taken and checked
     with one exact evaluation instead of another batch: accepted (converged)
     when it lowers the deviance and the exact Newton step from there promises
-    less than 1e-9.  Its derivatives are kept for the Satterthwaite df.
+    less than ``_CONVERGED``.  Its derivatives are kept for the Satterthwaite df.
     """
     idx = np.flatnonzero(free)
     k = idx.size
@@ -302,6 +311,8 @@ def _optimize_nd(pr: Problem, free: np.ndarray, start: np.ndarray, reml: bool) -
     pieces = None
 
     def dev(X):
+        if k == start.size:  # every theta free
+            return deviance(pr, X, reml=reml)
         th = np.repeat(start[None], X.shape[0], axis=0)
         th[:, idx] = X
         return deviance(pr, th, reml=reml)
@@ -347,7 +358,7 @@ def _optimize_nd(pr: Problem, free: np.ndarray, start: np.ndarray, reml: bool) -
         ga = g[act]
         c = V.T @ ga
         promise = float(c @ (c / w))
-        if promise < 1e-9:  # the full Newton step promises nothing more
+        if promise < _CONVERGED:  # the full Newton step promises nothing more
             converged, message = True, ""
             break
         if exact and full and positive and promise < _FINISH:
@@ -359,7 +370,7 @@ def _optimize_nd(pr: Problem, free: np.ndarray, start: np.ndarray, reml: bool) -
                     x, f_prev = new, None
                     gn, Hn = pc.grad, pc.hess
                     try:
-                        if float(gn @ np.linalg.solve(Hn, gn)) < 1e-9 and np.linalg.eigvalsh(Hn)[0] > 0.0:
+                        if float(gn @ np.linalg.solve(Hn, gn)) < _CONVERGED and np.linalg.eigvalsh(Hn)[0] > 0.0:
                             f, pieces = pc.dev, pc
                             converged, message = True, ""
                             break
