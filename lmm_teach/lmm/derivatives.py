@@ -115,43 +115,67 @@ def _pattern_derivatives_q1(pr: Problem, a: float):
     return coef, float(c @ logdet), (c @ dl)[None], (c @ d2l)[None]
 
 
+# (time | subject): D_k = det(I + T'Z_k T) and the numerators N00, N01, N11 of P_k = N / D_k are
+# polynomials in theta = (a, b, c) whose coefficients are 1, z00, z01, z11 and det Z_k (see
+# deviance._pattern_terms).  _Q2_SLOTS lists, for each function and each derivative (value, d/da,
+# d/db, d/dc, then the pairs aa, ab, ac, bb, bc, cc), the nonzero coefficients as
+# (function, derivative, basis element, polynomial in theta).
+_Q2_TERMS = [
+    # D = 1 + a^2 z00 + 2ab z01 + (b^2 + c^2) z11 + a^2 c^2 det
+    (0, 0, 0, lambda a, b, c: 1.0), (0, 0, 1, lambda a, b, c: a * a), (0, 0, 2, lambda a, b, c: 2 * a * b),
+    (0, 0, 3, lambda a, b, c: b * b + c * c), (0, 0, 4, lambda a, b, c: a * a * c * c),
+    (0, 1, 1, lambda a, b, c: 2 * a), (0, 1, 2, lambda a, b, c: 2 * b), (0, 1, 4, lambda a, b, c: 2 * a * c * c),
+    (0, 2, 2, lambda a, b, c: 2 * a), (0, 2, 3, lambda a, b, c: 2 * b),
+    (0, 3, 3, lambda a, b, c: 2 * c), (0, 3, 4, lambda a, b, c: 2 * a * a * c),
+    (0, 4, 1, lambda a, b, c: 2.0), (0, 4, 4, lambda a, b, c: 2 * c * c), (0, 5, 2, lambda a, b, c: 2.0),
+    (0, 6, 4, lambda a, b, c: 4 * a * c), (0, 7, 3, lambda a, b, c: 2.0),
+    (0, 9, 3, lambda a, b, c: 2.0), (0, 9, 4, lambda a, b, c: 2 * a * a),
+    # N00 = a^2 + a^2 c^2 z11
+    (1, 0, 0, lambda a, b, c: a * a), (1, 0, 3, lambda a, b, c: a * a * c * c),
+    (1, 1, 0, lambda a, b, c: 2 * a), (1, 1, 3, lambda a, b, c: 2 * a * c * c), (1, 3, 3, lambda a, b, c: 2 * a * a * c),
+    (1, 4, 0, lambda a, b, c: 2.0), (1, 4, 3, lambda a, b, c: 2 * c * c), (1, 6, 3, lambda a, b, c: 4 * a * c),
+    (1, 9, 3, lambda a, b, c: 2 * a * a),
+    # N01 = ab - a^2 c^2 z01
+    (2, 0, 0, lambda a, b, c: a * b), (2, 0, 2, lambda a, b, c: -a * a * c * c),
+    (2, 1, 0, lambda a, b, c: b), (2, 1, 2, lambda a, b, c: -2 * a * c * c), (2, 2, 0, lambda a, b, c: a),
+    (2, 3, 2, lambda a, b, c: -2 * a * a * c), (2, 4, 2, lambda a, b, c: -2 * c * c), (2, 5, 0, lambda a, b, c: 1.0),
+    (2, 6, 2, lambda a, b, c: -4 * a * c), (2, 9, 2, lambda a, b, c: -2 * a * a),
+    # N11 = b^2 + c^2 + a^2 c^2 z00
+    (3, 0, 0, lambda a, b, c: b * b + c * c), (3, 0, 1, lambda a, b, c: a * a * c * c),
+    (3, 1, 1, lambda a, b, c: 2 * a * c * c), (3, 2, 0, lambda a, b, c: 2 * b),
+    (3, 3, 0, lambda a, b, c: 2 * c), (3, 3, 1, lambda a, b, c: 2 * a * a * c),
+    (3, 4, 1, lambda a, b, c: 2 * c * c), (3, 6, 1, lambda a, b, c: 4 * a * c),
+    (3, 7, 0, lambda a, b, c: 2.0), (3, 9, 0, lambda a, b, c: 2.0), (3, 9, 1, lambda a, b, c: 2 * a * a),
+]
+_Q2_INDEX = np.ravel_multi_index(np.array([t[:3] for t in _Q2_TERMS]).T, (4, 10, 5))
+_Q2_POLY = [t[3] for t in _Q2_TERMS]
+
+
 def _pattern_derivatives_q2(pr: Problem, th: np.ndarray):
-    """(time | subject): the entries of P_k, dP_k, d2P_k (for S) and log det M_k with derivatives."""
-    q, K = 2, pr.count.size
-    r, c, I, J, _, (ei, ej) = _layout(q)
-    k = r.size
-    T = np.array([[th[0], 0.0], [th[1], th[2]]])
-    Z = np.empty((K, q, q))
-    Z[:, 0, 0] = pr.z00
-    Z[:, 0, 1] = Z[:, 1, 0] = pr.z01
-    Z[:, 1, 1] = pr.z11
-    TZ = T.T @ Z  # (K, q, q): T'Z_k
-    M = TZ @ T + np.eye(q)
-    det = M[:, 0, 0] * M[:, 1, 1] - M[:, 0, 1] * M[:, 1, 0]
-    Minv = np.stack([M[:, 1, 1], -M[:, 0, 1], -M[:, 1, 0], M[:, 0, 0]], axis=1).reshape(K, q, q) / det[:, None, None]
-    W = Minv @ T.T  # (K, q, q)
-    P = T @ W
-    E = np.eye(q) - Z @ P
-    WZ = W @ Z
-    # first derivatives: A_i = E' dT_i W = E[r_i, :]' (x) W[c_i, :]
-    Er, Wc = E[:, r, :], W[:, c, :]  # (K, k, q)
-    A = Er[..., :, None] * Wc[..., None, :]
-    dP = A + A.swapaxes(-1, -2)  # (K, k, q, q)
-    dl = 2.0 * WZ[:, c, r]  # (K, k)
-    # dW_j = M^-1 (dT_j' E - T'Z dT_j W): rows c_j of the first part hold E[r_j, :]
-    B = -(TZ[:, :, r].swapaxes(1, 2)[..., :, None] * Wc[..., None, :])  # (K, k, q, q)
-    B[:, np.arange(k), c, :] += Er
-    dW = Minv[:, None] @ B
-    d2l = 2.0 * (dW @ Z[:, None])[:, J, c[I], r[I]]  # (K, npair)
-    # second derivatives: C_ij = -dP_j Z dT_i W + E' dT_i dW_j
-    dPZ_cols = (dP @ Z[:, None]).swapaxes(-1, -2)  # [.., j, col, row]
-    C = (E[:, r[I], :][..., :, None] * dW[:, J, c[I], :][..., None, :]
-         - dPZ_cols[:, J, r[I], :][..., :, None] * W[:, c[I], :][..., None, :])
-    d2P = C + C.swapaxes(-1, -2)  # (K, npair, q, q)
-    coef = np.concatenate([P[:, None], dP, d2P], axis=1)[:, :, ei, ej]  # (K, R, ne)
-    coef = coef.transpose(1, 2, 0).reshape(coef.shape[1], -1)  # (R, ne * K): [entry][pattern] as S
+    """(time | subject): the entries of P_k, dP_k, d2P_k (for S) and log D_k with derivatives.
+
+    ``P_k = N_k / D_k`` with polynomial numerators and denominator (see
+    ``_Q2_TERMS``), so the quotient rule gives every derivative::
+
+        dP_i   = (dN_i - P dD_i) / D
+        d2P_ij = (d2N_ij - dP_i dD_j - dP_j dD_i - P d2D_ij) / D
+        d log D_i = dD_i / D,   d2 log D_ij = d2D_ij / D - dD_i dD_j / D^2
+    """
+    _, _, I, J, _, _ = _layout(2)
+    a, b, c = (float(v) for v in th[:3])
+    C = np.zeros(4 * 10 * 5)
+    C[_Q2_INDEX] = [f(a, b, c) for f in _Q2_POLY]
+    F = (C.reshape(40, 5) @ pr.pattern_basis).reshape(4, 10, -1)  # (function, derivative, pattern)
+    iD = 1.0 / F[0, 0]
+    dD, d2D = F[0, 1:4], F[0, 4:]
+    P = F[1:, 0] * iD  # (3 entries, K)
+    dP = (F[1:, 1:4] - P[:, None] * dD) * iD  # (3, 3, K)
+    d2P = (F[1:, 4:] - dP[:, I] * dD[J] - dP[:, J] * dD[I] - P[:, None] * d2D) * iD  # (3, 6, K)
+    dl = dD * iD
+    d2l = d2D * iD - dl[I] * dl[J]
+    coef = np.concatenate((P[None], dP.swapaxes(0, 1), d2P.swapaxes(0, 1))).reshape(10, -1)  # [entry][pattern]
     cnt = pr.count
-    return coef, float(cnt @ np.log(det)), cnt @ dl, cnt @ d2l
+    return coef, float(cnt @ np.log(F[0, 0])), dl @ cnt, d2l @ cnt
 
 
 def analytic(pr: Problem, theta: np.ndarray, *, reml: bool) -> Pieces | None:

@@ -77,7 +77,7 @@ class Problem:
     ZtG: np.ndarray  # (J, q, m)
     subject_pattern: np.ndarray  # (J,)
     subject_cluster: np.ndarray  # (J,) or empty
-    mono_coef: np.ndarray | None = None  # (6, 3K) for q = 2: see _pattern_terms
+    mono_coef: np.ndarray | None = None  # (6, 4K) for q = 2: see _pattern_terms
 
     @property
     def m(self) -> int:
@@ -106,6 +106,15 @@ class Problem:
         """Lower bounds of theta: 0 for the diagonal of T and theta_c, none for T10 (read-only)."""
         lo = [0.0] if self.q == 1 else [0.0, -np.inf, 0.0]
         out = np.array(lo + ([0.0] if self.n_clusters else []))
+        out.setflags(write=False)
+        return out
+
+    @functools.cached_property
+    def pattern_basis(self) -> np.ndarray:
+        """(5, K): 1, z00, z01, z11 and det Z_k per pattern, the coefficients of the (time | subject)
+        polynomials of :func:`_pattern_terms` (read-only)."""
+        out = np.vstack([np.ones_like(self.z00), self.z00, self.z01, self.z11,
+                         self.z00 * self.z11 - self.z01 * self.z01])
         out.setflags(write=False)
         return out
 
@@ -228,63 +237,70 @@ def build_problem(
         count=pcount.astype(float), z00=uniq[:, 1].copy(), z01=uniq[:, 2].copy(), z11=uniq[:, 3].copy(),
         S=S, R0=R0, R1=R1, cluster_starts=cstarts,
         ZtG=ZtG, subject_pattern=inverse, subject_cluster=subj_cl if C else np.zeros(0, dtype=np.intp),
-        mono_coef=_monomial_coefficients(uniq[:, 1], uniq[:, 2], uniq[:, 3]) if q == 2 else None,
+        mono_coef=_rational_coefficients(uniq[:, 1], uniq[:, 2], uniq[:, 3]) if q == 2 else None,
     )
 
 
-#: The monomials of theta = (a, b, c) in the entries of T'Z T: a^2, ab, b^2, ac, bc, c^2.
-_MONO_I, _MONO_J = np.array([0, 0, 1, 0, 1, 2]), np.array([0, 1, 1, 2, 2, 2])
-
-
-def _monomial_coefficients(z00: np.ndarray, z01: np.ndarray, z11: np.ndarray) -> np.ndarray:
-    """(6, 3K): the entries m00, m01, m11 of T'Z_k T for every pattern as linear maps of the monomials."""
+def _rational_coefficients(z00: np.ndarray, z01: np.ndarray, z11: np.ndarray) -> np.ndarray:
+    """(6, 4K): D_k and the numerators of P_k (see :func:`_pattern_terms`) as linear maps of the
+    monomials (1, a^2, ab, b^2, c^2, a^2 c^2), for every pattern k."""
     K = z00.size
-    C = np.zeros((6, 3 * K))
-    C[0, :K], C[1, :K], C[2, :K] = z00, 2.0 * z01, z11  # m00 = a^2 z00 + 2ab z01 + b^2 z11
-    C[3, K:2 * K], C[4, K:2 * K] = z01, z11  # m01 = c (a z01 + b z11)
-    C[5, 2 * K:] = z11  # m11 = c^2 z11
+    C = np.zeros((6, 4 * K))
+    D, N00, N01, N11 = (slice(i * K, (i + 1) * K) for i in range(4))
+    C[0, D], C[1, D], C[2, D], C[3, D], C[4, D] = 1.0, z00, 2.0 * z01, z11, z11
+    C[5, D] = z00 * z11 - z01 * z01  # det Z_k >= 0
+    C[1, N00], C[5, N00] = 1.0, z11
+    C[2, N01], C[5, N01] = 1.0, -z01
+    C[3, N11], C[4, N11], C[5, N11] = 1.0, 1.0, z00
     return C
 
 
+_SQ_I, _SQ_J = np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2])  # a^2, ab, b^2, c^2
+
+
 def _pattern_terms(pr: Problem, th: np.ndarray):
-    """P_k = T (I + T'Z_k'Z_k T)^-1 T' (its entries) and log det(I + T'Z_k'Z_k T), batched."""
+    """P_k = T (I + T'Z_k'Z_k T)^-1 T' (its entries) and log det(I + T'Z_k'Z_k T), batched.
+
+    For (time | subject), T = [[a, 0], [b, c]] and Z_k = [[z00, z01], [z01, z11]],
+    written out (Sylvester: det(I + T'ZT) = det(I + Z TT'))::
+
+        D_k = det(I + T'Z_k T) = 1 + a^2 z00 + 2ab z01 + (b^2 + c^2) z11 + a^2 c^2 (z00 z11 - z01^2)
+        P_k = [[a^2 + a^2 c^2 z11,  ab - a^2 c^2 z01], [., b^2 + c^2 + a^2 c^2 z00]] / D_k
+
+    so all patterns cost one product with the coefficients of :func:`_rational_coefficients`.
+    Returns ``(P, None, None, log D)`` with ``P`` (B, 3K) laid out as ``S``
+    ([P00 | P01 | P11]), or for (1 | subject) ``(P00, None, None, log D)``.
+    """
     if pr.q == 1:
         a2 = th[:, 0:1] ** 2  # (B, 1)
         d = 1.0 + a2 * pr.z00  # (B, K)
         return a2 / d, None, None, np.log(d)
-    # M = I + T'Z_k T for T = [[a, 0], [b, c]]: its entries are linear in the
-    # monomials of theta (one product for all patterns), and so is P = T M^-1 T'
-    # given M^-1 = [[m11 + 1, -m01], [-m01, m00 + 1]] / det:
-    #   P00 = a^2 e,  P01 = ab e + ac f,  P11 = b^2 e + 2bc f + c^2 g,  (e, f, g) = (d11, -m01, d00) / det
-    K = pr.z00.size
-    mono = th[:, _MONO_I] * th[:, _MONO_J]  # (B, 6)
-    mm = mono @ pr.mono_coef  # (B, 3K)
-    d00, m01, d11 = 1.0 + mm[:, :K], mm[:, K:2 * K], 1.0 + mm[:, 2 * K:]
-    det = d00 * d11 - m01 * m01
-    idet = 1.0 / det
-    e, f = d11 * idet, m01 * idet  # f here is -M^-1[0, 1]
-    P00 = mono[:, 0:1] * e
-    P01 = mono[:, 1:2] * e - mono[:, 3:4] * f
-    P11 = mono[:, 2:3] * e - 2.0 * mono[:, 4:5] * f + mono[:, 5:6] * (d00 * idet)
-    return P00, P01, P11, np.log(det)
+    B, K = th.shape[0], pr.z00.size
+    sq = th[:, _SQ_I] * th[:, _SQ_J]
+    mono = np.concatenate((np.ones((B, 1)), sq, sq[:, 0:1] * sq[:, 3:4]), axis=1)  # (B, 6)
+    DN = mono @ pr.mono_coef  # (B, 4K): D, N00, N01, N11
+    D = DN[:, :K]
+    P = (DN[:, K:].reshape(B, 3, K) / D[:, None, :]).reshape(B, 3 * K)
+    return P, None, None, np.log(D)
 
 
 def evaluate(pr: Problem, thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``log det V*`` (B,) and ``Q = G'V*^-1 G`` (B, m, m) for a batch of theta (B, n_theta)."""
     th = np.atleast_2d(np.asarray(thetas, dtype=float))
     B, m = th.shape[0], pr.m
-    P00, P01, P11, logdet_k = _pattern_terms(pr, th)
+    P, _, _, logdet_k = _pattern_terms(pr, th)
     logdet = logdet_k @ pr.count
-    P = P00 if pr.q == 1 else np.concatenate((P00, P01, P11), axis=1)
     Q = (pr.GtG.reshape(1, m * m) - P @ pr.S).reshape(B, m, m)
     if pr.n_clusters:
         # Second Woodbury step, on the clinics (nested: Z_c'V_s^-1 Z_c is diagonal).
         # v = P_k z_k with z_k = Z_i'1 = (n_i, sum t); s_k = 1'V_i^-1 1; h_i = G_i'V_i^-1 1.
+        K = pr.z00.size
         if pr.q == 1:
-            v0 = P00 * pr.z00
+            v0 = P * pr.z00
             s = pr.z00 - v0 * pr.z00
             hk = v0[:, :, None] * pr.R0[None]
         else:
+            P00, P01, P11 = P[:, :K], P[:, K:2 * K], P[:, 2 * K:]
             v0 = P00 * pr.z00 + P01 * pr.z01
             v1 = P01 * pr.z00 + P11 * pr.z01
             s = pr.z00 - (v0 * pr.z00 + v1 * pr.z01)
@@ -387,7 +403,9 @@ def solve_at(pr: Problem, theta: np.ndarray, *, reml: bool, pieces=None) -> Solu
         r2, dev, D0 = float(prof["r2"][0]), float(prof["dev"][0]), float(prof["D0"][0])
     sigma2 = r2 / (pr.n - p if reml else pr.n)
     # Conditional modes b = Lambda Lambda' Z' V*^-1 (y - X beta) (lme4's ranef).
-    P00, P01, P11, _ = _pattern_terms(pr, theta[None])
+    P, _, _, _ = _pattern_terms(pr, theta[None])
+    K = pr.z00.size
+    P00, P01, P11 = P[:, :K], P[:, K:2 * K], P[:, 2 * K:]
     k = pr.subject_pattern
     Ztr = pr.ZtG[:, :, p] - pr.ZtG[:, :, :p] @ beta_c  # (J, q): Z_i'r_i
     if pr.q == 1:

@@ -362,21 +362,14 @@ def _optimize_nd(pr: Problem, free: np.ndarray, start: np.ndarray, reml: bool) -
             converged, message = True, ""
             break
         if exact and full and positive and promise < _FINISH:
-            new = x - V @ (c / w)
-            # only well inside the bounds: near one, the loop lands on it exactly
-            if np.all(new[bounded] > 1e-3) and np.all(x[bounded] > 1e-3):
-                pc = analytic(pr, new, reml=reml)
-                if pc is not None and pc.dev <= f:
-                    x, f_prev = new, None
-                    gn, Hn = pc.grad, pc.hess
-                    try:
-                        if float(gn @ np.linalg.solve(Hn, gn)) < _CONVERGED and np.linalg.eigvalsh(Hn)[0] > 0.0:
-                            f, pieces = pc.dev, pc
-                            converged, message = True, ""
-                            break
-                    except np.linalg.LinAlgError:
-                        pass
-                    continue  # not there yet: derive again (batch) at the better point
+            done, x_new, f_new, pc = _exact_finish(pr, x, f, x - V @ (c / w), bounded, reml)
+            if done:
+                x, f, pieces = x_new, f_new, pc
+                converged, message = True, ""
+                break
+            if x_new is not x:  # a better point, not yet converged: derive again (batch) there
+                x, f_prev = x_new, None
+                continue
         step = np.zeros(k)
         step[act] = _damped_step(w, V, ga, radius)
         # the longest fraction of the step that keeps the bounded coordinates
@@ -401,6 +394,34 @@ def _optimize_nd(pr: Problem, free: np.ndarray, start: np.ndarray, reml: bool) -
     theta = start.copy()
     theta[idx] = x
     return Optimum(theta, f, converged, message, pieces=pieces, pieces_of=pr if pieces is not None else None)
+
+
+def _exact_finish(pr: Problem, x: np.ndarray, f: float, new: np.ndarray, bounded: np.ndarray, reml: bool):
+    """Newton steps with the exact derivatives from ``x`` (deviance ``f``), the first to ``new``.
+
+    Steps are taken while they stay well inside the bounds (above 1e-3: near
+    a bound the batch loop lands on it exactly), lower the deviance and the
+    Hessian stays positive definite; at most three (from a promise below
+    ``_FINISH`` the second is usually the last).  Returns ``(converged, x, f,
+    pieces)``: the last point that lowered the deviance, with its exact
+    derivatives when converged (the next step promises less than
+    ``_CONVERGED``).
+    """
+    for _ in range(3):
+        if not (np.all(new[bounded] > 1e-3) and np.all(x[bounded] > 1e-3)):
+            break
+        pc = analytic(pr, new, reml=reml)
+        if pc is None or not pc.dev <= f:
+            break
+        x, f = new, pc.dev
+        w, V = np.linalg.eigh(pc.hess)
+        if not w[0] > 0.0:
+            break
+        c = V.T @ pc.grad
+        if float(c @ (c / w)) < _CONVERGED:
+            return True, x, f, pc
+        new = x - V @ (c / w)
+    return False, x, f, None
 
 
 def optimize(pr: Problem, *, reml: bool, free: np.ndarray | None = None,
