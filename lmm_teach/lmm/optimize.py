@@ -144,44 +144,61 @@ def _zoom_1d(dev, xs, fs, i, base, j) -> Optimum:
 def _optimize_intercept(pr: Problem, base: np.ndarray, reml: bool) -> Optimum:
     """Minimise over the subject intercept's theta_0 >= 0, the other theta at 0.
 
-    The grid of :func:`_grid_1d` brackets the minimum and one zoom (129
-    points) narrows the bracket 64-fold; a parabola through the zoom's best
-    point and its neighbours starts Newton steps with the exact first and
-    second derivatives (on the intercept-only view of the problem), each kept
-    inside the bracket (the sign of the derivative shrinks it; a step that
-    leaves it is replaced by bisection).  From the parabola's vertex one step
-    usually suffices.  Converged when the next step would change theta by less
-    than 1e-9 of itself; a result no better than the grid falls back to the
-    zooms of :func:`_zoom_1d`.
+    The grid of :func:`_grid_1d` brackets the minimum and one zoom
+    (``_ZOOM`` points) narrows the bracket; a parabola through the zoom's best
+    point and its neighbours starts Newton steps (on the intercept-only view of
+    the problem) whose derivatives are central differences evaluated in one
+    batch (the stencil of :func:`_optimize_nd`), each kept inside the bracket
+    (the sign of the derivative shrinks it; a step that leaves it is replaced
+    by bisection).  For the model itself (not a reduced one), once the steps
+    are below 1e-4 of theta the exact derivatives take over (one or two
+    evaluations), and the last one is kept for the Satterthwaite df.
+    Converged when the next step would change theta by less than 1e-9 of
+    itself; a result no better than the grid falls back to the zooms of
+    :func:`_zoom_1d`.
     """
     view = intercept_view(pr)
 
     def dev(values):
-        return deviance(view, np.asarray(values, dtype=float)[:, None], reml=reml)
+        return deviance(view, np.asarray(values, dtype=float).reshape(-1, 1), reml=reml)
 
     xs, fs, i = _grid_1d(dev)
     if not np.isfinite(fs[i]):
         return Optimum(base.copy(), np.inf, False, "the deviance could not be evaluated")
     fgrid = float(fs[i])
     lo, hi = float(xs[max(i - 1, 0)]), float(xs[min(i + 1, len(xs) - 1)])
-    zs = np.linspace(lo, hi, 129)
+    zs = np.linspace(lo, hi, _ZOOM)
     fz = dev(zs)
     i2 = int(np.argmin(fz))
     x = float(zs[i2])
-    lo, hi = float(zs[max(i2 - 1, 0)]), float(zs[min(i2 + 1, 128)])
-    if 0 < i2 < 128:  # the vertex of the parabola through the best point and its neighbours
+    lo, hi = float(zs[max(i2 - 1, 0)]), float(zs[min(i2 + 1, _ZOOM - 1)])
+    if 0 < i2 < _ZOOM - 1:  # the vertex of the parabola through the best point and its neighbours
         (x0, x1, x2), (f0, f1, f2) = zs[i2 - 1: i2 + 2], fz[i2 - 1: i2 + 2]
         den = (x1 - x0) * (f1 - f2) - (x1 - x2) * (f1 - f0)
         if den != 0.0:
             xv = x1 - 0.5 * ((x1 - x0) ** 2 * (f1 - f2) - (x1 - x2) ** 2 * (f1 - f0)) / den
             if x0 < xv < x2:
                 x = float(xv)
-    pc = analytic(view, np.array([x]), reml=reml)
-    converged = False
+    # For the model itself (not a reduced one), the last steps use the exact
+    # derivatives: the evaluation at the optimum then serves the Satterthwaite df.
+    exact_end = view is pr
+    converged, f, pc, small = False, np.inf, None, False
     for _ in range(60):
-        if pc is None:
-            break
-        g, h = float(pc.grad[0]), float(pc.hess[0, 0])
+        if exact_end and small:
+            pc = analytic(view, np.array([x]), reml=reml)
+            if pc is None:
+                break
+            f, g, h = pc.dev, float(pc.grad[0]), float(pc.hess[0, 0])
+        else:
+            pc = None
+            scale = np.array([max(abs(x), 0.1)])
+            hg, hh = 1e-5 * scale, 1e-3 * scale
+            F = dev(_fd_batch(np.array([x]), hg, hh))
+            f = float(F[0])
+            if not np.isfinite(f):
+                break
+            g, H = _fd_derivs(F, 1, hg, hh)
+            g, h = float(g[0]), float(H[0, 0])
         if g > 0.0:
             hi = min(hi, x)
         elif g < 0.0:
@@ -194,17 +211,15 @@ def _optimize_intercept(pr: Problem, base: np.ndarray, reml: bool) -> Optimum:
         if abs(xn - x) <= 1e-9 * max(x, 1e-8):
             converged = True
             break
-        x, pc = xn, analytic(view, np.array([xn]), reml=reml)
-        if x == 0.0 and pc is not None and pc.hess[0, 0] >= 0.0:
-            converged = True  # a boundary minimum: zero slope, positive curvature
-            break
-    if pc is None or not converged or pc.dev > fgrid + 1e-9 * max(1.0, abs(fgrid)):
+        small = abs(xn - x) <= 1e-4 * max(x, 1e-8)
+        x = xn
+    if not converged or f > fgrid + 1e-9 * max(1.0, abs(fgrid)):
         return _zoom_1d(lambda v: deviance(pr, _put(base, 0, v), reml=reml), xs, fs, i, base, 0)
-    best, fbest = _snap_to_boundary(dev, x, pc.dev)
+    best, fbest = _snap_to_boundary(dev, x, f)
     theta = base.copy()
     theta[0] = best
     ok = best < 1e8
-    keep = best == x
+    keep = pc is not None and best == x
     return Optimum(theta, fbest, ok, "" if ok else "the variance ratio grows without bound",
                    pieces=pc if keep else None, pieces_of=view if keep else None)
 
@@ -255,6 +270,8 @@ def _fd_derivs(f: np.ndarray, k: int, hg: np.ndarray, hh: np.ndarray):
 
 
 _ALPHAS = 2.0 ** -np.arange(1, 31)
+#: Points of the zoom into the grid's bracket in the subject-intercept search.
+_ZOOM = 129
 #: Below this promised decrease of the deviance, Newton finishes with one exact step (see _optimize_nd).
 _FINISH = 1e-5
 #: Converged when the full Newton step promises less than this decrease of the deviance (the
