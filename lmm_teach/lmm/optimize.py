@@ -18,6 +18,7 @@ calls on a busy two-core machine (measured: 1.4 ms per iteration instead of
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -269,6 +270,16 @@ def _fd_derivs(f: np.ndarray, k: int, hg: np.ndarray, hh: np.ndarray):
     return g, H
 
 
+@functools.lru_cache(maxsize=8)
+def _stencil_factors(k: int) -> tuple[np.ndarray, list]:
+    """The stencil of :func:`_stencil` with its steps as fractions of the scale (1e-5 for the
+    gradient's rows, 1e-3 for the Hessian's), and its pairs as Python tuples."""
+    unit, grad_rows, I, J = _stencil(k)
+    ufac = unit * np.where(grad_rows, 1e-5, 1e-3)
+    ufac.setflags(write=False)
+    return ufac, list(zip(I.tolist(), J.tolist(), strict=True))
+
+
 _ALPHAS = 2.0 ** -np.arange(1, 31)
 #: Points of the zoom into the grid's bracket in the subject-intercept search.
 _ZOOM = 129
@@ -279,13 +290,12 @@ _FINISH = 1e-5
 _CONVERGED = 1e-11
 
 
-def _damped_step(w: np.ndarray, V: np.ndarray, g: np.ndarray, radius: float) -> np.ndarray:
+def _damped_step(w: np.ndarray, V: np.ndarray, c: np.ndarray, radius: float) -> np.ndarray:
     """Levenberg-Marquardt step ``-(H + mu I)^-1 g`` with ``mu >= 0`` so that ``|step| <= radius``.
 
-    ``H = V diag(w) V'`` with ``w > 0``; mu solves the secular equation by
-    Newton's method on ``1/|s(mu)| - 1/radius`` (More & Sorensen 1983).
+    ``H = V diag(w) V'`` with ``w > 0`` and ``c = V'g``; mu solves the secular
+    equation by Newton's method on ``1/|s(mu)| - 1/radius`` (More & Sorensen 1983).
     """
-    c = V.T @ g
     mu = 0.0
     for _ in range(50):
         s = c / (w + mu)
@@ -323,9 +333,13 @@ def _optimize_nd(pr: Problem, free: np.ndarray, start: np.ndarray, reml: bool) -
     """
     idx = np.flatnonzero(free)
     k = idx.size
-    bounded = pr.bounded[idx]
+    rk = range(k)
+    # The bookkeeping is on Python floats: k is at most 4, and each numpy call
+    # on such tiny arrays costs more than the arithmetic.
+    bounded = pr.bounded[idx].tolist()
     exact = supports_analytic(pr) and k == pr.n_theta
     pieces = None
+    ufac, pairs = _stencil_factors(k)
 
     def dev(X):
         if k == start.size:  # every theta free
@@ -334,83 +348,98 @@ def _optimize_nd(pr: Problem, free: np.ndarray, start: np.ndarray, reml: bool) -
         th[:, idx] = X
         return deviance(pr, th, reml=reml)
 
-    x = np.where(bounded, np.maximum(start[idx], 0.0), start[idx])
+    x = [max(v, 0.0) if b else v for v, b in zip(start[idx].tolist(), bounded, strict=True)]
     radius = 1.0  # theta is an SD ratio (time rescaled): steps of order one are large
     x_prev = f_prev = d_prev = slope_prev = None
     converged, message = False, "the Newton iterations did not converge"
+    f = np.inf
     for _ in range(100):
-        scale = np.maximum(np.abs(x), 0.1)
-        hg, hh = 1e-5 * scale, 1e-3 * scale
-        F = dev(_fd_batch(x, hg, hh))
-        f = float(F[0])
+        scale = [max(abs(v), 0.1) for v in x]
+        # the centre, +-hg e_i (gradient), +-hh e_i and +-hh e_i +-hh e_j (Hessian): hg = 1e-5, hh = 1e-3 of scale
+        F = dev(np.array(x) + ufac * np.array(scale)).tolist()
+        f = F[0]
         if f_prev is not None:
             if not f < f_prev:  # the trial point failed: backtrack along the same (descent) direction
-                fc = dev(x_prev + _ALPHAS[:, None] * d_prev)
+                fc = dev(np.array(x_prev) + _ALPHAS[:, None] * np.array(d_prev))
                 ok = fc <= f_prev + 1e-4 * _ALPHAS * slope_prev
                 j = int(np.argmax(ok)) if ok.any() else int(np.argmin(fc))
                 if not fc[j] < f_prev:  # no descent left: the optimum, up to the deviance's noise
                     x, f = x_prev, f_prev
                     converged, message = True, ""
                     break
-                x = x_prev + _ALPHAS[j] * d_prev
-                radius = max(float(np.sqrt(d_prev @ d_prev)) * _ALPHAS[j], 1e-8)
+                alpha = float(_ALPHAS[j])
+                x = [a + alpha * d for a, d in zip(x_prev, d_prev, strict=True)]
+                radius = max(math.sqrt(sum(d * d for d in d_prev)) * alpha, 1e-8)
                 f_prev = None  # re-derive at the backtracked point
                 continue
-            radius = max(radius, 2.0 * float(np.sqrt(d_prev @ d_prev)))
-        g, H = _fd_derivs(F, k, hg, hh)
-        at_bound = bounded & (x <= 0.0)
-        push = at_bound & (np.diag(H) < 0)
-        if push.any():  # 0 is a maximum along these coordinates: leave it
-            x = np.where(push, 0.1 * scale, x)
+            radius = max(radius, 2.0 * math.sqrt(sum(d * d for d in d_prev)))
+        hg = [1e-5 * v for v in scale]
+        hh = [1e-3 * v for v in scale]
+        g = [(F[1 + i] - F[1 + k + i]) / (2.0 * hg[i]) for i in rk]
+        c0 = 2 * k + 1
+        H = [[0.0] * k for _ in rk]
+        for i in rk:
+            H[i][i] = (F[c0 + i] - 2.0 * f + F[c0 + k + i]) / (hh[i] * hh[i])
+        for n, (i, j) in enumerate(pairs):
+            q0, q1, q2, q3 = F[c0 + 2 * k + 4 * n: c0 + 2 * k + 4 * n + 4]
+            H[i][j] = H[j][i] = (q0 - q1 - q2 + q3) / (4.0 * hh[i] * hh[j])
+        at_bound = [b and v <= 0.0 for b, v in zip(bounded, x, strict=True)]
+        push = [at_bound[i] and H[i][i] < 0 for i in rk]
+        if any(push):  # 0 is a maximum along these coordinates: leave it
+            x = [0.1 * scale[i] if push[i] else x[i] for i in rk]
             f_prev = None
             continue
-        act = ~(at_bound & (g >= -1e-8))
-        if not act.any():
+        act = [i for i in rk if not (at_bound[i] and g[i] >= -1e-8)]
+        if not act:
             converged, message = True, ""
             break
-        full = bool(act.all())
-        w, V = np.linalg.eigh(H if full else H[np.ix_(act, act)])
+        full = len(act) == k
+        w, V = np.linalg.eigh(np.array(H if full else [[H[i][j] for j in act] for i in act]))
         positive = bool(w[0] > 0.0)
         w = np.maximum(np.abs(w), 1e-8 * max(np.abs(w).max(), 1e-8))
-        ga = g[act]
-        c = V.T @ ga
+        c = V.T @ np.array([g[i] for i in act])
         promise = float(c @ (c / w))
         if promise < _CONVERGED:  # the full Newton step promises nothing more
             converged, message = True, ""
             break
         if exact and full and positive and promise < _FINISH:
-            done, x_new, f_new, pc = _exact_finish(pr, x, f, x - V @ (c / w), bounded, reml)
+            xa = np.array(x)
+            done, x_new, f_new, pc = _exact_finish(pr, xa, f, xa - V @ (c / w), pr.bounded[idx], reml)
             if done:
-                x, f, pieces = x_new, f_new, pc
+                x, f, pieces = x_new.tolist(), f_new, pc
                 converged, message = True, ""
                 break
-            if x_new is not x:  # a better point, not yet converged: derive again (batch) there
-                x, f_prev = x_new, None
+            if x_new is not xa:  # a better point, not yet converged: derive again (batch) there
+                x, f_prev = x_new.tolist(), None
                 continue
-        step = np.zeros(k)
-        step[act] = _damped_step(w, V, ga, radius)
+        step = [0.0] * k
+        for i, s_i in zip(act, _damped_step(w, V, c, radius).tolist(), strict=True):
+            step[i] = s_i
         # the longest fraction of the step that keeps the bounded coordinates
         # above a tenth of their value (above 0 once they are small)
-        floor = np.where(x > 1e-3, 0.1 * x, 0.0)
-        shrink = bounded & (step < 0)
-        alpha = min(1.0, float(np.min((floor[shrink] - x[shrink]) / step[shrink]))) if shrink.any() else 1.0
-        d = alpha * step
-        new = x + d
-        new[bounded & (floor == 0.0) & (new < 1e-12 * scale)] = 0.0  # land exactly on the bound
-        new = np.where(bounded, np.maximum(new, 0.0), new)
-        x_prev, f_prev, d_prev, slope_prev = x, f, new - x, float(g @ (new - x))
+        floor = [0.1 * v if v > 1e-3 else 0.0 for v in x]
+        shrink = [i for i in rk if bounded[i] and step[i] < 0]
+        alpha = min(1.0, min((floor[i] - x[i]) / step[i] for i in shrink)) if shrink else 1.0
+        new = [x[i] + alpha * step[i] for i in rk]
+        for i in rk:
+            if bounded[i]:
+                if floor[i] == 0.0 and new[i] < 1e-12 * scale[i]:
+                    new[i] = 0.0  # land exactly on the bound
+                new[i] = max(new[i], 0.0)
+        d_prev = [new[i] - x[i] for i in rk]
+        x_prev, f_prev, slope_prev = x, f, sum(g[i] * d_prev[i] for i in rk)
         x = new
     # Below lme4's singular tolerance the deviance is flat to rounding in a
     # bounded coordinate (it is even there): prefer the boundary when as good.
-    tiny = bounded & (x > 0.0) & (x < 1e-4)
-    if tiny.any():
-        x0 = np.where(tiny, 0.0, x)
-        f0 = float(dev(x0[None])[0])
+    tiny = [bounded[i] and 0.0 < x[i] < 1e-4 for i in rk]
+    if any(tiny):
+        x0 = [0.0 if tiny[i] else x[i] for i in rk]
+        f0 = float(dev(np.array([x0]))[0])
         if f0 <= f + 1e-9 * max(1.0, abs(f)):
             x, f, pieces = x0, min(f, f0), None
     theta = start.copy()
     theta[idx] = x
-    return Optimum(theta, f, converged, message, pieces=pieces, pieces_of=pr if pieces is not None else None)
+    return Optimum(theta, float(f), converged, message, pieces=pieces, pieces_of=pr if pieces is not None else None)
 
 
 def _exact_finish(pr: Problem, x: np.ndarray, f: float, new: np.ndarray, bounded: np.ndarray, reml: bool):
