@@ -39,6 +39,7 @@ is ever formed.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,15 +127,13 @@ class Problem:
         return out
 
 
-def _segments(codes: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row order that makes ``codes`` contiguous, and the start of each group."""
-    if codes.size > 1 and np.any(codes[1:] < codes[:-1]):
-        order = np.argsort(codes, kind="stable")
-    else:
-        order = None
+def _segments(codes: np.ndarray, n_groups: int) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Row order that makes ``codes`` contiguous (None when they are), the start and size of each group."""
+    order = np.argsort(codes, kind="stable") if codes.size > 1 and (codes[1:] < codes[:-1]).any() else None
     counts = np.bincount(codes, minlength=n_groups)
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    return order, starts
+    starts = np.zeros(n_groups, dtype=np.intp)
+    np.cumsum(counts[:-1], out=starts[1:])
+    return order, starts, counts
 
 
 def build_problem(
@@ -161,41 +160,44 @@ def build_problem(
     y = np.asarray(y, dtype=float)
     X = np.asarray(X, dtype=float)
     n, p = X.shape
+    m = p + 1
     J = int(subject.max()) + 1
     q = 2 if random_slope else 1
     # Centring y leaves theta, the slopes and every variance unchanged (the
     # intercept absorbs it) and keeps the sums below free of cancellation.
-    shift = float(y.mean()) if np.all(X[:, 0] == 1.0) else 0.0
-    G = np.empty((n, p + 1))
-    G[:, :p] = X
-    G[:, p] = y - shift
-    m = p + 1
-    order, starts = _segments(subject, J)
-    if order is not None:
-        G = G[order]
-        t = None if time is None else np.asarray(time, float)[order]
-        cl = None if cluster is None else cluster[order]
-    else:
-        t = None if time is None else np.asarray(time, float)
-        cl = cluster
-    # The slope's theta scales with the unit of time (days vs years: 365-fold);
-    # the optimiser and its finite differences work on time / RMS(time), where
-    # theta is of order one.  Problem.external() converts back.
+    shift = float(y.mean()) if (X[:, 0] == 1.0).all() else 0.0
+    order, starts, counts = _segments(subject, J)
+    # Per row: G = [X, y - shift], and for the slope also t G, t and t^2; one
+    # pass of sums per subject gives Z_i'G and Z_i'Z_i.
+    width = m if q == 1 else 2 * m + 2
+    A = np.empty((n, width))
+    A[:, :p] = X
+    A[:, p] = y - shift
     t_scale = 1.0
     if q == 2:
-        t_scale = float(np.sqrt(np.mean(t * t))) or 1.0
+        t = np.asarray(time, float)
+        # The slope's theta scales with the unit of time (days vs years: 365-fold);
+        # the optimiser and its finite differences work on time / RMS(time), where
+        # theta is of order one.  Problem.external() converts back.
+        t_scale = math.sqrt(float(t @ t) / n) or 1.0
         t = t / t_scale
-    n_i = np.diff(np.concatenate((starts, [n]))).astype(float)
-    g0 = np.add.reduceat(G, starts, axis=0)  # (J, m)
-    if q == 2:
-        g1 = np.add.reduceat(t[:, None] * G, starts, axis=0)
-        st = np.add.reduceat(t, starts)
-        stt = np.add.reduceat(t * t, starts)
-        ZtG = np.stack([g0, g1], axis=1)
+        np.multiply(t[:, None], A[:, :m], out=A[:, m:2 * m])
+        A[:, 2 * m] = t
+        np.multiply(t, t, out=A[:, 2 * m + 1])
+    if order is not None:
+        A = A[order]
+        cl = None if cluster is None else cluster[order]
     else:
-        g1 = None
+        cl = cluster
+    G = A[:, :m]
+    sums = np.add.reduceat(A, starts, axis=0)  # (J, width)
+    n_i = counts.astype(float)
+    if q == 2:
+        ZtG = sums[:, :2 * m].reshape(J, 2, m)
+        st, stt = sums[:, 2 * m], sums[:, 2 * m + 1]
+    else:
+        ZtG = sums[:, None, :]
         st = stt = np.zeros(J)
-        ZtG = g0[:, None, :]
     C = 0
     subj_cl = np.zeros(J, dtype=np.intp)
     if cl is not None:
@@ -205,39 +207,43 @@ def build_problem(
     # clinic (so that each clinic's patterns are contiguous).
     porder = np.lexsort((stt, st, n_i, subj_cl))
     keys = np.column_stack([subj_cl.astype(float), n_i, st, stt])[porder]
-    new_pattern = np.concatenate(([True], np.any(keys[1:] != keys[:-1], axis=1)))
+    new_pattern = np.empty(J, dtype=bool)
+    new_pattern[0] = True
+    (keys[1:] != keys[:-1]).any(axis=1, out=new_pattern[1:])
     pstarts = np.flatnonzero(new_pattern)
-    uniq = keys[pstarts]
-    K = uniq.shape[0]
+    uniq = keys[pstarts].T.copy()  # (4, K): clinic, n_i, sum t, sum t^2 per pattern
+    K = pstarts.size
     inverse = np.empty(J, dtype=np.intp)
     inverse[porder] = np.cumsum(new_pattern) - 1
-    pcount = np.diff(np.concatenate((pstarts, [J])))
+    pcount = np.diff(np.append(pstarts, J)).astype(float)
 
     def by_pattern(a: np.ndarray) -> np.ndarray:
         return np.add.reduceat(a[porder], pstarts, axis=0)
 
-    S00 = by_pattern((g0[:, :, None] * g0[:, None, :]).reshape(J, m * m))
-    R0 = by_pattern(g0)
+    # S_k: the sums over the pattern of (Z_i'G)(Z_i'G)' blocks, as rows [S00; S01; S11]
+    outer = ZtG[:, :, None, :, None] * ZtG[:, None, :, None, :]  # (J, q, q, m, m)
     if q == 2:
-        o01 = g0[:, :, None] * g1[:, None, :]
-        S01 = by_pattern((o01 + o01.transpose(0, 2, 1)).reshape(J, m * m))
-        S11 = by_pattern((g1[:, :, None] * g1[:, None, :]).reshape(J, m * m))
-        S = np.vstack([S00, S01, S11])
-        R1 = by_pattern(g1)
+        blocks = np.empty((J, 3, m * m))
+        blocks[:, 0] = outer[:, 0, 0].reshape(J, m * m)
+        np.add(outer[:, 0, 1], outer[:, 1, 0], out=blocks[:, 1].reshape(J, m, m))
+        blocks[:, 2] = outer[:, 1, 1].reshape(J, m * m)
+        S = by_pattern(blocks).transpose(1, 0, 2).reshape(3 * K, m * m)
     else:
-        S = S00
-        R1 = np.zeros((K, m))
-    pat_cluster = uniq[:, 0].astype(np.intp)
+        S = by_pattern(outer.reshape(J, m * m))
     if C:
-        cstarts = np.searchsorted(pat_cluster, np.arange(C))
-    else:
+        R0 = by_pattern(ZtG[:, 0])
+        R1 = by_pattern(ZtG[:, 1]) if q == 2 else np.zeros((K, m))
+        cstarts = np.searchsorted(uniq[0].astype(np.intp), np.arange(C))
+    else:  # only the clinic step of evaluate() reads them
+        R0 = R1 = np.zeros((K, m))
         cstarts = np.zeros(0, dtype=np.intp)
+    z00, z01, z11 = uniq[1], uniq[2], uniq[3]
     return Problem(
         n=n, p=p, q=q, n_subjects=J, n_clusters=C, y_shift=shift, t_scale=t_scale, GtG=G.T @ G,
-        count=pcount.astype(float), z00=uniq[:, 1].copy(), z01=uniq[:, 2].copy(), z11=uniq[:, 3].copy(),
+        count=pcount, z00=z00, z01=z01, z11=z11,
         S=S, R0=R0, R1=R1, cluster_starts=cstarts,
         ZtG=ZtG, subject_pattern=inverse, subject_cluster=subj_cl if C else np.zeros(0, dtype=np.intp),
-        mono_coef=_rational_coefficients(uniq[:, 1], uniq[:, 2], uniq[:, 3]) if q == 2 else None,
+        mono_coef=_rational_coefficients(z00, z01, z11) if q == 2 else None,
     )
 
 
