@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -142,6 +142,9 @@ class LongArrays:
     values: dict
     index: pd.Index
     n_dropped: int
+    # pd.factorize(values[subject], sort=False), computed by the checks
+    subject_codes: np.ndarray | None = field(default=None, repr=False)
+    subject_levels: np.ndarray | pd.Index | None = field(default=None, repr=False)
 
     def frame(self) -> pd.DataFrame:
         """The tidy copy that :func:`check_long` returns."""
@@ -254,7 +257,8 @@ def check_long_arrays(data: pd.DataFrame, columns: Columns, *, min_visits: int =
                             f"{', '.join(levels)}; each subject must belong to one {c}")
         if _n_distinct(values[c]) < 2:
             raise DataError(f"column {c!r} (the cluster) has one level: it needs two or more, or leave it out")
-    return LongArrays(columns=columns, values=values, index=index, n_dropped=int(len(keep) - keep.sum()))
+    return LongArrays(columns=columns, values=values, index=index, n_dropped=int(len(keep) - keep.sum()),
+                      subject_codes=subj_codes, subject_levels=subj_levels)
 
 
 def _n_distinct(values) -> int:

@@ -12,7 +12,7 @@ from lmm_teach.lmm.ranova import lrt_frame, lrt_numbers, random_terms
 from lmm_teach.lmm.result import LMMResult
 from lmm_teach.lmm.tables import (cov_frame, fitted_series, fixed_frame, fixed_numbers, ranef_frames, test_numbers,
                                   tests_frame, variance_frame, variance_numbers)
-from lmm_teach.lmm.terms import factor_codes, fixed_design
+from lmm_teach.lmm.terms import factor_codes, fixed_design, sorted_codes
 from lmm_teach.validate import Columns, DataError, LongArrays, check_long_arrays
 
 __all__ = ["fit_lmm"]
@@ -115,7 +115,7 @@ def fit_lmm(
     values = checked.values
     n_missing = checked.n_dropped
 
-    subj, subj_levels = factor_codes(values[subject])
+    subj, subj_levels = sorted_codes(checked.subject_codes, checked.subject_levels, values[subject])
     clus, clus_levels = (factor_codes(values[cluster]) if cluster is not None else (None, []))
     design = fixed_design(values, time=time, visit=visit, between=between, categorical=categorical)
     X = design.X

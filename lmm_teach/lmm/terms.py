@@ -28,7 +28,7 @@ import pandas as pd
 
 from lmm_teach.validate import DataError
 
-__all__ = ["Term", "FixedDesign", "factor_codes", "fixed_design", "level_label"]
+__all__ = ["Term", "FixedDesign", "factor_codes", "sorted_codes", "fixed_design", "level_label"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,23 @@ def factor_codes(values) -> tuple[np.ndarray, pd.Index | np.ndarray]:
     except TypeError:  # mixed types: sort by their text
         codes, uniques = pd.factorize(pd.Series(values).astype(str), sort=True)
     return np.asarray(codes, dtype=np.intp), uniques
+
+
+def sorted_codes(codes: np.ndarray, uniques, values) -> tuple[np.ndarray, pd.Index | np.ndarray]:
+    """:func:`factor_codes` of ``values`` from its unsorted factorisation ``pd.factorize(values)``.
+
+    Sorting the few uniques and relabelling the codes gives what
+    ``pd.factorize(values, sort=True)`` gives (pandas sorts the uniques with
+    ``argsort`` unless their types are mixed); anything else (categoricals,
+    mixed or unusual types) goes through :func:`factor_codes`.
+    """
+    if (isinstance(uniques, np.ndarray) and uniques.dtype.kind in "iufO"
+            and (uniques.dtype.kind != "O" or pd.api.types.infer_dtype(uniques, skipna=False) == "string")):
+        order = uniques.argsort()
+        rank = np.empty(order.size, dtype=np.intp)
+        rank[order] = np.arange(order.size)
+        return rank[codes], uniques[order]
+    return factor_codes(values)
 
 
 def _py(v):
