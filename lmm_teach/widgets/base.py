@@ -3,7 +3,10 @@
 A panel is a plain class that owns its widgets as attributes and keeps its
 whole layout in ``self.layout`` (an ipywidgets container).  Displaying the
 panel displays that layout; BokehJS is loaded first if this kernel has not
-loaded it yet, so a lesson that forgets ``lmm_teach.setup()`` still works.
+loaded it yet, so a lesson that forgets ``lmm_teach.setup()`` still works, and
+the figures' bundles are brought up to date (:func:`before_display`), so the
+views created now draw the data the panel holds, not the empty figures it
+was built with.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from contextlib import contextmanager
 
 import ipywidgets as widgets
 
-from lmm_teach.widgets.notebook import ensure_bokehjs
+from lmm_teach.widgets.notebook import before_display, ensure_bokehjs
 
 __all__ = ["Panel", "StatusArea", "Batcher", "escape"]
 
@@ -39,6 +42,9 @@ class Panel:
 
     def _repr_mimebundle_(self, **kwargs):
         ensure_bokehjs()
+        # Before the display message: the bundle updates reach the front end's
+        # models first, and its views are built from them.
+        before_display(self.layout)
         return self.layout._repr_mimebundle_(**kwargs)
 
 

@@ -135,18 +135,22 @@ class LMMPanel(Panel):
             self.fixed_html.value = fixed_html
             self.variance_html.value = variance_html
             self.ranova_html.value = ranova_html
-            update_sources(self.fixed_sources, fixed)
+            # The factors before the data that use them (as in the Compare panel).
             set_factors(self.fixed_figure.y_range, fixed["fixed"]["label"])
-            update_sources(self.variance_sources, variance)
+            update_sources(self.fixed_sources, fixed)
             set_factors(self.variance_figure.y_range, variance["variance"]["label"])
+            update_sources(self.variance_sources, variance)
             self._relabel(cols)
             if fit is not None:
                 update_sources(self.fit_sources, fit)
             if shrink_out is not None:
+                update_sources(self.shrink_sources[kind], shrink_out)
                 if kind != self.shrink_kind:
+                    # The view built for the swapped-in figure draws its bundle,
+                    # not the patches it missed while out of the page: resync first.
+                    self._shrink_views[kind].resync()
                     self.shrink_kind = kind
                     self.shrink_box.children = [self._shrink_views[kind]]
-                update_sources(self.shrink_sources[kind], shrink_out)
                 self.shrink_note.value = f"<p style='margin:2px 0'>{escape(_SHRINK_NOTE[kind])}</p>"
         return show
 

@@ -5,11 +5,52 @@ never from a CDN, so the panels work offline, in locked-down classrooms and in
 CI.  jupyter_bokeh's ``BokehModel`` renders a figure as an ipywidget and syncs
 later changes (``source.data = ...``) to the browser; it expects BokehJS to be
 on the page already, which is what :func:`setup` does.
+
+What a browser view of a figure shows
+-------------------------------------
+A ``BokehModel`` serialises its figure's whole document once, when it is
+built (its ``render_bundle``); a browser view renders that bundle when it is
+created.  Later changes travel as patches, each split over several comm
+messages (header, metadata, content, buffers), that only views already on
+the page apply (jupyter_bokeh 4.1, ``BokehView._consume_patch``).  Hence two
+failures, both seen in JupyterLab:
+
+* a panel that assigns ``source.data`` after wrapping its figures and before
+  it is displayed (every panel built with data) shows the empty figures it
+  started with: the patches went to no view;
+* a view built while a patch is on its way (a cell that displays a panel and
+  then updates it) starts reading in the middle of a patch; its reader stays
+  out of step, silently, and that view applies no patch ever after.
+
+The rule, kept here for every panel: :func:`embed` returns a
+:class:`FigureWidget`, which records what the kernel changes in its figure
+and sends patches only while views are on a page and none is being built:
+
+* before a view can be built (a panel displayed: :func:`before_display`
+  from ``Panel._repr_mimebundle_``; a figure widget displayed alone or put
+  into a container: :meth:`FigureWidget.resync`), the bundle is
+  re-serialised if the figure changed and no view is on a page, and patches
+  are held;
+* the front end reports each view it has built (ipywidgets'
+  ``_view_count``, as Panel uses it for its ipywidgets); then the held
+  changes are sent, as whole new values, and patches flow again.  The
+  report needs an idle kernel; the bundle at display needs nothing.
+
+So nothing is re-serialised when a learner moves a slider, and the bundle
+never changes under a view (a view whose bundle changes while it is being
+built breaks: BokehJS 3.9 "configuration is missing").  The figures are
+built once: updates change properties and data, never add models (a patch
+can only refer to models the view knows).
 """
 
 from __future__ import annotations
 
-__all__ = ["setup", "ensure_bokehjs", "embed", "in_notebook"]
+from bokeh.document.events import ColumnDataChangedEvent, ModelChangedEvent
+from bokeh.models import ColumnDataSource
+from jupyter_bokeh import BokehModel
+
+__all__ = ["setup", "ensure_bokehjs", "embed", "in_notebook", "FigureWidget", "figures_in",
+           "resync_figures", "before_display"]
 
 # Whether this kernel has sent BokehJS to a front end.  This is the one piece
 # of module state in the widget layer, on purpose: it is a per-kernel fact
@@ -75,14 +116,156 @@ def ensure_bokehjs() -> bool:
     return True
 
 
-def embed(fig):
-    """Wrap a bokeh figure (or layout) as an ipywidget (``jupyter_bokeh.BokehModel``).
+def embed(fig) -> FigureWidget:
+    """Wrap a bokeh figure (or layout) as an ipywidget (a :class:`FigureWidget`).
 
     Later changes to the figure's models, e.g. ``source.data = ...``, are sent
-    to the browser as patches; nothing is re-rendered.
-    """
-    from jupyter_bokeh import BokehModel
+    to the browser as patches; nothing is re-rendered.  The widget is hidden
+    while all its figure's data sources are empty (an empty frame without
+    axes tells a learner nothing) and appears with the first data.
 
-    model = BokehModel(fig)
-    model.add_class("lmm-bokeh")
-    return model
+    Examples
+    --------
+    >>> from bokeh.plotting import figure
+    >>> fig = figure(width=200, height=150)
+    >>> r = fig.scatter(x=[], y=[])
+    >>> view = embed(fig)
+    >>> view.layout.display
+    'none'
+    >>> r.data_source.data = {"x": [1, 2], "y": [3, 4]}
+    >>> view.layout.display is None, view.stale
+    (True, True)
+    >>> view.resync(), view.stale
+    (True, False)
+    """
+    return FigureWidget(fig)
+
+
+def figures_in(widget) -> list[FigureWidget]:
+    """The :class:`FigureWidget` s in a widget tree (through ``children`` of boxes and tabs)."""
+    found, stack, seen = [], [widget], set()
+    while stack:
+        w = stack.pop()
+        if id(w) in seen:
+            continue
+        seen.add(id(w))
+        if isinstance(w, FigureWidget):
+            found.append(w)
+        stack.extend(getattr(w, "children", None) or ())
+    return found
+
+
+def resync_figures(widget) -> int:
+    """:meth:`FigureWidget.resync` every figure in a widget tree; how many were re-serialised."""
+    return sum(f.resync() for f in figures_in(widget))
+
+
+def before_display(widget) -> int:
+    """What a panel does before it is displayed: :meth:`FigureWidget.resync` its figures.
+
+    Returns how many figures were re-serialised.
+    """
+    return resync_figures(widget)
+
+
+class FigureWidget(BokehModel):
+    """A ``jupyter_bokeh.BokehModel`` whose views show the figure as it is now.
+
+    Attributes
+    ----------
+    stale : bool
+        The kernel changed the figure since its bundle was serialised.
+    n_views : int
+        Views the front end reported (0 outside a notebook).
+    holding : bool
+        Patches are held: a view may be being built (see the module docstring).
+
+    CSS class ``lmm-bokeh``.
+    """
+
+    def __init__(self, fig, **kwargs):
+        # (model id, attribute) -> model, changed by the kernel since the bundle,
+        # in the order of their latest change.
+        self._changed: dict = {}
+        self._holding = False
+        # The figures are built once: their sources never change, only their data.
+        self._sources = tuple(fig.select({"type": ColumnDataSource}))
+        # _view_count=0 asks the front end to report its views (None: do not).
+        super().__init__(fig, _view_count=0, **kwargs)
+        self.observe(self._on_view_count, names="_view_count")
+        self.add_class("lmm-bokeh")
+        self._show_if_drawn()
+
+    @property
+    def stale(self) -> bool:
+        return bool(self._changed)
+
+    @property
+    def n_views(self) -> int:
+        return self._view_count or 0
+
+    @property
+    def holding(self) -> bool:
+        return self._holding
+
+    def resync(self) -> bool:
+        """Get ready for a new view: call before the widget is displayed or put into a container.
+
+        Re-serialises the figure if it changed and no view is on a page (the
+        new bundle reaches the front end's model before the message that
+        builds the view), and holds patches until the new view reports.
+        Returns True if it re-serialised.
+        """
+        self._holding = True
+        if not self._changed or self.n_views > 0:
+            return False
+        self.update_from_model(self._model)
+        return True
+
+    def update_from_model(self, model) -> None:
+        super().update_from_model(model)
+        self._changed.clear()
+
+    def _document_patched(self, event) -> None:
+        model, attr = getattr(event, "model", None), getattr(event, "attr", None)
+        # A change made by a view (setter) is on its page already; an event
+        # message (MessageSentEvent) is not state.
+        if event.setter is self or model is None or attr is None:
+            return
+        key = (model.id, attr)
+        self._changed.pop(key, None)
+        self._changed[key] = model
+        if self.n_views > 0 and not self._holding:
+            super()._document_patched(event)
+        self._show_if_drawn()
+
+    def _on_view_count(self, change) -> None:
+        if (change["new"] or 0) > (change["old"] or 0):
+            self._holding = False
+            self._send_changes()
+
+    def _send_changes(self) -> int:
+        """Patch every property changed since the bundle, with its current value."""
+        doc = self._document
+        for (_, attr), model in list(self._changed.items()):
+            if attr == "data" and isinstance(model, ColumnDataSource):
+                event = ColumnDataChangedEvent(doc, model, "data")
+            else:
+                event = ModelChangedEvent(doc, model, attr, getattr(model, attr))
+            super()._document_patched(event)
+        return len(self._changed)
+
+    def _repr_mimebundle_(self, **kwargs):
+        ensure_bokehjs()
+        before_display(self)
+        return super()._repr_mimebundle_(**kwargs)
+
+    def _show_if_drawn(self) -> None:
+        empty = bool(self._sources) and not any(_n_rows(s.data) for s in self._sources)
+        display = "none" if empty else None
+        if self.layout.display != display:
+            self.layout.display = display
+
+
+def _n_rows(data) -> int:
+    return max((len(v) for v in data.values()), default=0)
