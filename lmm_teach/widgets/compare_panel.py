@@ -64,8 +64,11 @@ class ComparePanel(Panel):
             self.answers.value = answers
             self.notes.value = notes
             self.table_html.value = table
-            update_sources(self.sources, est)
+            # The factors first: BokehJS maps data as they arrive, and two-level
+            # factors (hypothesis, method) in the empty one-level range it starts
+            # with raise "Attempted to map 2 levels of factors with an L1FactorMap".
             set_factors(self.figure.y_range, est["estimates"]["factor"])
+            update_sources(self.sources, est)
         return show
 
     def update(self, analysis) -> None:
