@@ -63,11 +63,15 @@ def _diag_index(pr: Problem) -> list[int]:
     return [j for j, lo in enumerate(pr.lower) if lo == 0.0]
 
 
+# theta is an SD ratio (random effect / residual): 1e-4 ... 1e3 covers every
+# plausible fit; beyond, the grid is extended.
+_GRID = np.concatenate(([0.0], np.logspace(-4, 3, 43)))
+_GRID.setflags(write=False)
+
+
 def _grid_1d(dev) -> tuple[np.ndarray, np.ndarray, int]:
     """A log grid of theta_j with the boundary 0, extended upwards while the minimum is at its end."""
-    # theta is an SD ratio (random effect / residual): 1e-4 ... 1e3 covers every
-    # plausible fit; beyond, the grid is extended.
-    xs = np.concatenate(([0.0], np.logspace(-4, 3, 43)))
+    xs = _GRID
     fs = dev(xs)
     i = int(np.argmin(fs))
     while i == len(xs) - 1 and xs[-1] < 1e8:
@@ -168,7 +172,8 @@ def _optimize_intercept(pr: Problem, base: np.ndarray, reml: bool) -> Optimum:
         return Optimum(base.copy(), np.inf, False, "the deviance could not be evaluated")
     fgrid = float(fs[i])
     lo, hi = float(xs[max(i - 1, 0)]), float(xs[min(i + 1, len(xs) - 1)])
-    zs = np.linspace(lo, hi, _ZOOM)
+    zs = lo + (hi - lo) * _ZOOM_UNIT  # np.linspace(lo, hi, _ZOOM)
+    zs[-1] = hi
     fz = dev(zs)
     i2 = int(np.argmin(fz))
     x = float(zs[i2])
@@ -190,16 +195,14 @@ def _optimize_intercept(pr: Problem, base: np.ndarray, reml: bool) -> Optimum:
             if pc is None:
                 break
             f, g, h = pc.dev, float(pc.grad[0]), float(pc.hess[0, 0])
-        else:
+        else:  # central differences (the stencil of _optimize_nd, on Python floats)
             pc = None
-            scale = np.array([max(abs(x), 0.1)])
+            scale = max(abs(x), 0.1)
             hg, hh = 1e-5 * scale, 1e-3 * scale
-            F = dev(_fd_batch(np.array([x]), hg, hh))
-            f = float(F[0])
-            if not np.isfinite(f):
+            f, fgp, fgm, fhp, fhm = dev([x, x + hg, x - hg, x + hh, x - hh]).tolist()
+            if not math.isfinite(f):
                 break
-            g, H = _fd_derivs(F, 1, hg, hh)
-            g, h = float(g[0]), float(H[0, 0])
+            g, h = (fgp - fgm) / (2.0 * hg), (fhp - 2.0 * f + fhm) / (hh * hh)
         if g > 0.0:
             hi = min(hi, x)
         elif g < 0.0:
@@ -283,6 +286,8 @@ def _stencil_factors(k: int) -> tuple[np.ndarray, list]:
 _ALPHAS = 2.0 ** -np.arange(1, 31)
 #: Points of the zoom into the grid's bracket in the subject-intercept search.
 _ZOOM = 129
+_ZOOM_UNIT = np.linspace(0.0, 1.0, _ZOOM)
+_ZOOM_UNIT.setflags(write=False)
 #: Below this promised decrease of the deviance, Newton finishes with one exact step (see _optimize_nd).
 _FINISH = 1e-5
 #: Converged when the full Newton step promises less than this decrease of the deviance (the

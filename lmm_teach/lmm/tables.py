@@ -97,10 +97,11 @@ def variance_numbers(fit: EngineFit, *, subject: str, time: str, cluster: str | 
 def variance_frame(rows: tuple) -> pd.DataFrame:
     """``variance``: ``group, var1, var2, vcov, sdcor`` from :func:`variance_numbers`."""
     group, var1, var2, vcov, sdcor = zip(*rows, strict=True)
+    index = pd.RangeIndex(len(rows))
     # var1/var2 hold None (R's NA) beside text: object columns, or pandas makes them NaN strings
-    return pd.DataFrame({"group": list(group), "var1": pd.Series(var1, dtype=object),
-                         "var2": pd.Series(var2, dtype=object), "vcov": np.array(vcov, dtype=float),
-                         "sdcor": np.array(sdcor, dtype=float)}, columns=VARIANCE_COLUMNS)
+    return pd.DataFrame({"group": list(group), "var1": pd.Series(var1, dtype=object, index=index),
+                         "var2": pd.Series(var2, dtype=object, index=index), "vcov": np.array(vcov, dtype=float),
+                         "sdcor": np.array(sdcor, dtype=float)}, index=index, columns=VARIANCE_COLUMNS)
 
 
 # --------------------------------------------------------------------------- conditional modes, fitted values
