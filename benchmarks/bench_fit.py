@@ -171,8 +171,8 @@ def run(label: str, n_subjects: int, n_visits: int, slope: bool, sd_slope: float
           f"a first call after statsmodels ran, caches cold: {ms['cold']:.2f} ms)")
     print(f"    (b) fit_lmm + every table       {ms['b']:9.2f} ms")
     print(f"    (c) engine.fit_arrays           {ms['c']:9.2f} ms")
-    print(f"    statsmodels MixedLM.fit         {ms['sm_arrays']:9.2f} ms (arrays)  {ms['sm_formula']:9.2f} ms (formula)"
-          f"  [its bse/pvalues/summary are lazy too]")
+    print(f"    statsmodels MixedLM.fit         {ms['sm_arrays']:9.2f} ms (arrays)  "
+          f"{ms['sm_formula']:9.2f} ms (formula)  [its bse/pvalues/summary are lazy too]")
     if t_r is not None:
         print(f"    lme4::lmer                      {t_r * 1e3:9.2f} ms (Rscript, excluding R start-up)")
     print(f"    statsmodels / (a) = {ratio_a:6.1f}x  (target >= {TARGET:.0f}x: {verdict(ratio_a)}); "

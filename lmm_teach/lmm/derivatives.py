@@ -117,7 +117,7 @@ def _pattern_derivatives_q1(pr: Problem, a: float):
 
 # (time | subject): D_k = det(I + T'Z_k T) and the numerators N00, N01, N11 of P_k = N / D_k are
 # polynomials in theta = (a, b, c) whose coefficients are 1, z00, z01, z11 and det Z_k (see
-# deviance._pattern_terms).  _Q2_SLOTS lists, for each function and each derivative (value, d/da,
+# deviance._pattern_terms).  _Q2_TERMS lists, for each function and each derivative (value, d/da,
 # d/db, d/dc, then the pairs aa, ab, ac, bb, bc, cc), the nonzero coefficients as
 # (function, derivative, basis element, polynomial in theta).
 _Q2_TERMS = [
@@ -132,7 +132,8 @@ _Q2_TERMS = [
     (0, 9, 3, lambda a, b, c: 2.0), (0, 9, 4, lambda a, b, c: 2 * a * a),
     # N00 = a^2 + a^2 c^2 z11
     (1, 0, 0, lambda a, b, c: a * a), (1, 0, 3, lambda a, b, c: a * a * c * c),
-    (1, 1, 0, lambda a, b, c: 2 * a), (1, 1, 3, lambda a, b, c: 2 * a * c * c), (1, 3, 3, lambda a, b, c: 2 * a * a * c),
+    (1, 1, 0, lambda a, b, c: 2 * a), (1, 1, 3, lambda a, b, c: 2 * a * c * c),
+    (1, 3, 3, lambda a, b, c: 2 * a * a * c),
     (1, 4, 0, lambda a, b, c: 2.0), (1, 4, 3, lambda a, b, c: 2 * c * c), (1, 6, 3, lambda a, b, c: 4 * a * c),
     (1, 9, 3, lambda a, b, c: 2 * a * a),
     # N01 = ab - a^2 c^2 z01

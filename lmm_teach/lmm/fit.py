@@ -10,8 +10,17 @@ from lmm_teach.lmm.engine import SINGULAR_TOL, EngineFit, _reml, fit_problem
 from lmm_teach.lmm.lazy import Deferred
 from lmm_teach.lmm.ranova import lrt_frame, lrt_numbers, random_terms
 from lmm_teach.lmm.result import LMMResult
-from lmm_teach.lmm.tables import (cov_frame, fitted_series, fixed_frame, fixed_numbers, ranef_frames, test_numbers,
-                                  tests_frame, variance_frame, variance_numbers)
+from lmm_teach.lmm.tables import (
+    cov_frame,
+    fitted_series,
+    fixed_frame,
+    fixed_numbers,
+    ranef_frames,
+    test_numbers,
+    tests_frame,
+    variance_frame,
+    variance_numbers,
+)
 from lmm_teach.lmm.terms import factor_codes, fixed_design, sorted_codes
 from lmm_teach.validate import Columns, DataError, LongArrays, check_long_arrays
 

@@ -18,8 +18,9 @@ dataclass still refuses assignment.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["Deferred", "LazyField"]
 

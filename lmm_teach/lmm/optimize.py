@@ -2,10 +2,12 @@
 
 One free coordinate (a random intercept, or one variance of a reduced model):
 a batched bracketing search on a log grid that contains the boundary 0, then,
-for the subject intercept, Newton steps with the exact derivatives
-(:mod:`lmm_teach.lmm.derivatives`) safeguarded by the grid's bracket, and for
-a cluster variance zooms and a parabola.  Several: a projected Newton method
-whose gradient and Hessian are central differences evaluated in one batch.  Bounded coordinates
+for the subject intercept, a zoom and Newton steps safeguarded by the
+bracket, and for a cluster variance zooms and a parabola.  Several: a
+projected Newton method whose gradient and Hessian are central differences
+evaluated in one batch.  Both finish, for the model itself, with the exact
+derivatives of :mod:`lmm_teach.lmm.derivatives`, which then also serve the
+Satterthwaite df.  Bounded coordinates
 (the diagonal of T, theta_c) have lower bound 0, as in lme4; a boundary
 optimum comes out exactly 0.
 
@@ -249,7 +251,8 @@ def _stencil(k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     unit = np.vstack([np.zeros((1, k)), eye, -eye, eye, -eye] + ([np.array(cross)] if cross else []))
     grad_rows = np.zeros((unit.shape[0], 1), dtype=bool)
     grad_rows[1:2 * k + 1] = True
-    I, J = (np.array(ix, dtype=np.intp) for ix in zip(*pairs)) if pairs else (np.zeros(0, np.intp),) * 2
+    I = np.array([i for i, _ in pairs], dtype=np.intp)
+    J = np.array([j for _, j in pairs], dtype=np.intp)
     for a in (unit, grad_rows, I, J):
         a.setflags(write=False)
     return unit, grad_rows, I, J

@@ -96,6 +96,14 @@ class LMMResult:
         ``term, loglik, LRT, df, p`` as ``lmerTest::ranova``.
     warnings : tuple of str
         What a learner should know about this fit.
+
+    Notes
+    -----
+    Every number is computed by :func:`~lmm_teach.fit_lmm`; the DataFrames
+    (``fixed``, ``cov_fixed``, ``tests``, ``variance``, ``ranef``, ``fitted``,
+    ``random_tests``, ``data``) are built from them on first access and then
+    kept (:mod:`lmm_teach.lmm.lazy`), as statsmodels' results do.  The result
+    is immutable and pickles either way.
     """
 
     # The tables are LazyFields: fit_lmm computes their numbers and hands over
