@@ -19,6 +19,14 @@ tests) and displays itself through that layout.  A result panel has
 * ``update(...)``: ``prepare(...)()``;
 * ``result``: what it shows now.
 
+Figures go into a layout through :func:`embed` (a
+:class:`~lmm_teach.widgets.notebook.FigureWidget`), never a bare
+``jupyter_bokeh.BokehModel``: a bare one shows the figure as it was when it was
+wrapped, so a panel filled before display draws empty plots in the browser.
+Assign ``source.data`` whenever you like; a figure widget put into a container
+after the panel was displayed needs ``view.resync()`` just before (see
+``lmm_teach/widgets/notebook.py``).
+
 The Explorer prepares every panel before it shows any, so a failure keeps the
 last good plots; :class:`~lmm_teach.widgets.explorer.Explorer.refresh` never
 raises and explains problems in the status area (class ``lmm-status``).
