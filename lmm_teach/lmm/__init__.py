@@ -6,9 +6,11 @@ for code that fits many models (Monte Carlo) is :mod:`lmm_teach.lmm.engine`
 
 Modules: ``fit`` (validation, design, assembly), ``terms`` (fixed-effects
 design, type-III contrasts), ``deviance`` (the profiled deviance from
-per-subject sums), ``optimize`` (its minimisation over theta),
-``satterthwaite`` (df and F tests), ``ranova`` (random-term LRTs), ``engine``
-(array API), ``tables`` and ``result`` (:class:`LMMResult`).
+per-subject sums), ``derivatives`` (its exact gradient and Hessian),
+``optimize`` and ``newton`` (its minimisation over theta), ``satterthwaite``
+(df and F tests), ``ranova`` (random-term LRTs), ``engine`` (array API),
+``tables``, ``lazy`` and ``result`` (:class:`LMMResult`, whose tables are
+built on first access).
 """
 
 from lmm_teach.lmm.fit import fit_lmm

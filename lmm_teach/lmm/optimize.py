@@ -3,13 +3,13 @@
 One free coordinate (a random intercept, or one variance of a reduced model):
 a batched bracketing search on a log grid that contains the boundary 0, then,
 for the subject intercept, a zoom and Newton steps safeguarded by the
-bracket, and for a cluster variance zooms and a parabola.  Several: a
-projected Newton method whose gradient and Hessian are central differences
-evaluated in one batch.  Both finish, for the model itself, with the exact
-derivatives of :mod:`lmm_teach.lmm.derivatives`, which then also serve the
-Satterthwaite df.  Bounded coordinates
-(the diagonal of T, theta_c) have lower bound 0, as in lme4; a boundary
-optimum comes out exactly 0.
+bracket, and for a cluster variance zooms and a parabola.  Several: the
+projected Newton method of :mod:`lmm_teach.lmm.newton`, whose gradient and
+Hessian are central differences evaluated in one batch.  Both finish, for the
+model itself, with the exact derivatives of :mod:`lmm_teach.lmm.derivatives`,
+which then also serve the Satterthwaite df.  Bounded coordinates (the
+diagonal of T, theta_c) have lower bound 0, as in lme4; a boundary optimum
+comes out exactly 0.
 
 Everything stays in numpy on purpose: scipy's compiled L-BFGS-B, with its own
 BLAS thread pool, ran about 100 times slower interleaved with numpy's BLAS
@@ -19,14 +19,14 @@ calls on a busy two-core machine (measured: 1.4 ms per iteration instead of
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from lmm_teach.lmm.derivatives import Pieces, analytic, supports_analytic
+from lmm_teach.lmm.derivatives import Pieces, analytic
 from lmm_teach.lmm.deviance import Problem, deviance, linear_deviance
+from lmm_teach.lmm.newton import newton_minimize
 
 __all__ = ["Optimum", "optimize", "slope_start", "intercept_view"]
 
@@ -60,15 +60,14 @@ def intercept_view(pr: Problem) -> Problem:
                    subject_cluster=np.zeros(0, dtype=np.intp))
 
 
-def _diag_index(pr: Problem) -> list[int]:
-    """Positions of theta that are bounded below by 0."""
-    return [j for j, lo in enumerate(pr.lower) if lo == 0.0]
-
-
 # theta is an SD ratio (random effect / residual): 1e-4 ... 1e3 covers every
 # plausible fit; beyond, the grid is extended.
 _GRID = np.concatenate(([0.0], np.logspace(-4, 3, 43)))
 _GRID.setflags(write=False)
+#: Points of the zoom into the grid's bracket in the subject-intercept search.
+_ZOOM = 129
+_ZOOM_UNIT = np.linspace(0.0, 1.0, _ZOOM)
+_ZOOM_UNIT.setflags(write=False)
 
 
 def _grid_1d(dev) -> tuple[np.ndarray, np.ndarray, int]:
@@ -155,7 +154,7 @@ def _optimize_intercept(pr: Problem, base: np.ndarray, reml: bool) -> Optimum:
     (``_ZOOM`` points) narrows the bracket; a parabola through the zoom's best
     point and its neighbours starts Newton steps (on the intercept-only view of
     the problem) whose derivatives are central differences evaluated in one
-    batch (the stencil of :func:`_optimize_nd`), each kept inside the bracket
+    batch (the stencil of :mod:`lmm_teach.lmm.newton`), each kept inside the bracket
     (the sign of the derivative shrinks it; a step that leaves it is replaced
     by bisection).  For the model itself (not a reduced one), once the steps
     are below 1e-4 of theta the exact derivatives take over (one or two
@@ -197,7 +196,7 @@ def _optimize_intercept(pr: Problem, base: np.ndarray, reml: bool) -> Optimum:
             if pc is None:
                 break
             f, g, h = pc.dev, float(pc.grad[0]), float(pc.hess[0, 0])
-        else:  # central differences (the stencil of _optimize_nd, on Python floats)
+        else:  # central differences (the stencil of lmm.newton, on Python floats)
             pc = None
             scale = max(abs(x), 0.1)
             hg, hh = 1e-5 * scale, 1e-3 * scale
@@ -236,248 +235,6 @@ def _put(base: np.ndarray, j: int, values) -> np.ndarray:
     return th
 
 
-@functools.lru_cache(maxsize=8)
-def _stencil(k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The central-difference stencil: unit offsets (the centre, +-e_i for the gradient, +-e_i for the
-    Hessian's diagonal, +-e_i +-e_j for each pair i < j), which rows use the gradient's step, the pairs."""
-    eye = np.eye(k)
-    pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
-    cross = []
-    for i, j in pairs:
-        for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
-            d = np.zeros(k)
-            d[i], d[j] = si, sj
-            cross.append(d)
-    unit = np.vstack([np.zeros((1, k)), eye, -eye, eye, -eye] + ([np.array(cross)] if cross else []))
-    grad_rows = np.zeros((unit.shape[0], 1), dtype=bool)
-    grad_rows[1:2 * k + 1] = True
-    I = np.array([i for i, _ in pairs], dtype=np.intp)
-    J = np.array([j for _, j in pairs], dtype=np.intp)
-    for a in (unit, grad_rows, I, J):
-        a.setflags(write=False)
-    return unit, grad_rows, I, J
-
-
-def _fd_batch(x: np.ndarray, hg: np.ndarray, hh: np.ndarray) -> np.ndarray:
-    """The centre, a gradient stencil with steps hg and a Hessian stencil with steps hh."""
-    unit, grad_rows, _, _ = _stencil(x.size)
-    return x + unit * np.where(grad_rows, hg, hh)
-
-
-def _fd_derivs(f: np.ndarray, k: int, hg: np.ndarray, hh: np.ndarray):
-    """Gradient and Hessian from the values of :func:`_fd_batch`'s points."""
-    _, _, I, J = _stencil(k)
-    g = (f[1:k + 1] - f[k + 1:2 * k + 1]) / (2.0 * hg)
-    c = 2 * k + 1
-    H = np.diag((f[c:c + k] - 2.0 * f[0] + f[c + k:c + 2 * k]) / hh**2)
-    if I.size:
-        q = f[c + 2 * k:].reshape(-1, 4)
-        H[I, J] = H[J, I] = (q[:, 0] - q[:, 1] - q[:, 2] + q[:, 3]) / (4.0 * hh[I] * hh[J])
-    return g, H
-
-
-@functools.lru_cache(maxsize=8)
-def _stencil_factors(k: int) -> tuple[np.ndarray, list]:
-    """The stencil of :func:`_stencil` with its steps as fractions of the scale (1e-5 for the
-    gradient's rows, 1e-3 for the Hessian's), and its pairs as Python tuples."""
-    unit, grad_rows, I, J = _stencil(k)
-    ufac = unit * np.where(grad_rows, 1e-5, 1e-3)
-    ufac.setflags(write=False)
-    return ufac, list(zip(I.tolist(), J.tolist(), strict=True))
-
-
-_ALPHAS = 2.0 ** -np.arange(1, 31)
-#: Points of the zoom into the grid's bracket in the subject-intercept search.
-_ZOOM = 129
-_ZOOM_UNIT = np.linspace(0.0, 1.0, _ZOOM)
-_ZOOM_UNIT.setflags(write=False)
-#: Below this promised decrease of the deviance, Newton finishes with one exact step (see _optimize_nd).
-_FINISH = 1e-5
-#: Converged when the full Newton step promises less than this decrease of the deviance (the
-#: central differences resolve it: their gradient's rounding noise is ~1e-8 of a deviance ~1e3).
-_CONVERGED = 1e-11
-
-
-def _damped_step(w: np.ndarray, V: np.ndarray, c: np.ndarray, radius: float) -> np.ndarray:
-    """Levenberg-Marquardt step ``-(H + mu I)^-1 g`` with ``mu >= 0`` so that ``|step| <= radius``.
-
-    ``H = V diag(w) V'`` with ``w > 0`` and ``c = V'g``; mu solves the secular
-    equation by Newton's method on ``1/|s(mu)| - 1/radius`` (More & Sorensen 1983).
-    """
-    mu = 0.0
-    for _ in range(50):
-        s = c / (w + mu)
-        norm = float(np.sqrt(s @ s))
-        if norm <= radius * (1.0 + 1e-6):
-            break
-        d3 = float(np.sum(c * c / (w + mu) ** 3))
-        mu += (norm / radius - 1.0) * norm**2 / d3
-    return -V @ (c / (w + mu))
-
-
-def _optimize_nd(pr: Problem, free: np.ndarray, start: np.ndarray, reml: bool) -> Optimum:
-    """A damped Newton method over the free coordinates, with bounds theta_diag >= 0.
-
-    Each iteration evaluates, in one batch, the deviance at the trial point and
-    a central-difference gradient and Hessian around it.  The Hessian is made
-    positive definite through its eigenvalues (|lambda|, floored); the step is
-    Levenberg-Marquardt damped to stay within a trust radius (which doubles
-    after each accepted step), then shortened so that no bounded coordinate
-    falls below a tenth of its value (or, once it is below 1e-3, below 0: a
-    boundary optimum is reached exactly).  Shortening keeps the direction, so
-    the step always descends; a trial point that does not lower the deviance
-    is backtracked along it (Armijo, one batch of step lengths).  A bounded
-    coordinate at 0 has a zero gradient there (the deviance is even in it):
-    it stays at 0 when its curvature is positive (a boundary optimum) and is
-    pushed inside when it is negative.  Converged when the full Newton step
-    promises less than ``_CONVERGED`` (1e-11) of deviance.
-
-    With exact derivatives (subject random effects, every theta free), once
-    the step promises less than ``_FINISH``, the Hessian is positive definite
-    and the bounded theta stay above 1e-3, the full Newton step is taken and checked
-    with one exact evaluation instead of another batch: accepted (converged)
-    when it lowers the deviance and the exact Newton step from there promises
-    less than ``_CONVERGED``.  Its derivatives are kept for the Satterthwaite df.
-    """
-    idx = np.flatnonzero(free)
-    k = idx.size
-    rk = range(k)
-    # The bookkeeping is on Python floats: k is at most 4, and each numpy call
-    # on such tiny arrays costs more than the arithmetic.
-    bounded = pr.bounded[idx].tolist()
-    exact = supports_analytic(pr) and k == pr.n_theta
-    pieces = None
-    ufac, pairs = _stencil_factors(k)
-
-    def dev(X):
-        if k == start.size:  # every theta free
-            return deviance(pr, X, reml=reml)
-        th = np.repeat(start[None], X.shape[0], axis=0)
-        th[:, idx] = X
-        return deviance(pr, th, reml=reml)
-
-    x = [max(v, 0.0) if b else v for v, b in zip(start[idx].tolist(), bounded, strict=True)]
-    radius = 1.0  # theta is an SD ratio (time rescaled): steps of order one are large
-    x_prev = f_prev = d_prev = slope_prev = None
-    converged, message = False, "the Newton iterations did not converge"
-    f = np.inf
-    for _ in range(100):
-        scale = [max(abs(v), 0.1) for v in x]
-        # the centre, +-hg e_i (gradient), +-hh e_i and +-hh e_i +-hh e_j (Hessian): hg = 1e-5, hh = 1e-3 of scale
-        F = dev(np.array(x) + ufac * np.array(scale)).tolist()
-        f = F[0]
-        if f_prev is not None:
-            if not f < f_prev:  # the trial point failed: backtrack along the same (descent) direction
-                fc = dev(np.array(x_prev) + _ALPHAS[:, None] * np.array(d_prev))
-                ok = fc <= f_prev + 1e-4 * _ALPHAS * slope_prev
-                j = int(np.argmax(ok)) if ok.any() else int(np.argmin(fc))
-                if not fc[j] < f_prev:  # no descent left: the optimum, up to the deviance's noise
-                    x, f = x_prev, f_prev
-                    converged, message = True, ""
-                    break
-                alpha = float(_ALPHAS[j])
-                x = [a + alpha * d for a, d in zip(x_prev, d_prev, strict=True)]
-                radius = max(math.sqrt(sum(d * d for d in d_prev)) * alpha, 1e-8)
-                f_prev = None  # re-derive at the backtracked point
-                continue
-            radius = max(radius, 2.0 * math.sqrt(sum(d * d for d in d_prev)))
-        hg = [1e-5 * v for v in scale]
-        hh = [1e-3 * v for v in scale]
-        g = [(F[1 + i] - F[1 + k + i]) / (2.0 * hg[i]) for i in rk]
-        c0 = 2 * k + 1
-        H = [[0.0] * k for _ in rk]
-        for i in rk:
-            H[i][i] = (F[c0 + i] - 2.0 * f + F[c0 + k + i]) / (hh[i] * hh[i])
-        for n, (i, j) in enumerate(pairs):
-            q0, q1, q2, q3 = F[c0 + 2 * k + 4 * n: c0 + 2 * k + 4 * n + 4]
-            H[i][j] = H[j][i] = (q0 - q1 - q2 + q3) / (4.0 * hh[i] * hh[j])
-        at_bound = [b and v <= 0.0 for b, v in zip(bounded, x, strict=True)]
-        push = [at_bound[i] and H[i][i] < 0 for i in rk]
-        if any(push):  # 0 is a maximum along these coordinates: leave it
-            x = [0.1 * scale[i] if push[i] else x[i] for i in rk]
-            f_prev = None
-            continue
-        act = [i for i in rk if not (at_bound[i] and g[i] >= -1e-8)]
-        if not act:
-            converged, message = True, ""
-            break
-        full = len(act) == k
-        w, V = np.linalg.eigh(np.array(H if full else [[H[i][j] for j in act] for i in act]))
-        positive = bool(w[0] > 0.0)
-        w = np.maximum(np.abs(w), 1e-8 * max(np.abs(w).max(), 1e-8))
-        c = V.T @ np.array([g[i] for i in act])
-        promise = float(c @ (c / w))
-        if promise < _CONVERGED:  # the full Newton step promises nothing more
-            converged, message = True, ""
-            break
-        if exact and full and positive and promise < _FINISH:
-            xa = np.array(x)
-            done, x_new, f_new, pc = _exact_finish(pr, xa, f, xa - V @ (c / w), pr.bounded[idx], reml)
-            if done:
-                x, f, pieces = x_new.tolist(), f_new, pc
-                converged, message = True, ""
-                break
-            if x_new is not xa:  # a better point, not yet converged: derive again (batch) there
-                x, f_prev = x_new.tolist(), None
-                continue
-        step = [0.0] * k
-        for i, s_i in zip(act, _damped_step(w, V, c, radius).tolist(), strict=True):
-            step[i] = s_i
-        # the longest fraction of the step that keeps the bounded coordinates
-        # above a tenth of their value (above 0 once they are small)
-        floor = [0.1 * v if v > 1e-3 else 0.0 for v in x]
-        shrink = [i for i in rk if bounded[i] and step[i] < 0]
-        alpha = min(1.0, min((floor[i] - x[i]) / step[i] for i in shrink)) if shrink else 1.0
-        new = [x[i] + alpha * step[i] for i in rk]
-        for i in rk:
-            if bounded[i]:
-                if floor[i] == 0.0 and new[i] < 1e-12 * scale[i]:
-                    new[i] = 0.0  # land exactly on the bound
-                new[i] = max(new[i], 0.0)
-        d_prev = [new[i] - x[i] for i in rk]
-        x_prev, f_prev, slope_prev = x, f, sum(g[i] * d_prev[i] for i in rk)
-        x = new
-    # Below lme4's singular tolerance the deviance is flat to rounding in a
-    # bounded coordinate (it is even there): prefer the boundary when as good.
-    tiny = [bounded[i] and 0.0 < x[i] < 1e-4 for i in rk]
-    if any(tiny):
-        x0 = [0.0 if tiny[i] else x[i] for i in rk]
-        f0 = float(dev(np.array([x0]))[0])
-        if f0 <= f + 1e-9 * max(1.0, abs(f)):
-            x, f, pieces = x0, min(f, f0), None
-    theta = start.copy()
-    theta[idx] = x
-    return Optimum(theta, float(f), converged, message, pieces=pieces, pieces_of=pr if pieces is not None else None)
-
-
-def _exact_finish(pr: Problem, x: np.ndarray, f: float, new: np.ndarray, bounded: np.ndarray, reml: bool):
-    """Newton steps with the exact derivatives from ``x`` (deviance ``f``), the first to ``new``.
-
-    Steps are taken while they stay well inside the bounds (above 1e-3: near
-    a bound the batch loop lands on it exactly), lower the deviance and the
-    Hessian stays positive definite; at most three (from a promise below
-    ``_FINISH`` the second is usually the last).  Returns ``(converged, x, f,
-    pieces)``: the last point that lowered the deviance, with its exact
-    derivatives when converged (the next step promises less than
-    ``_CONVERGED``).
-    """
-    for _ in range(3):
-        if not (np.all(new[bounded] > 1e-3) and np.all(x[bounded] > 1e-3)):
-            break
-        pc = analytic(pr, new, reml=reml)
-        if pc is None or not pc.dev <= f:
-            break
-        x, f = new, pc.dev
-        w, V = np.linalg.eigh(pc.hess)
-        if not w[0] > 0.0:
-            break
-        c = V.T @ pc.grad
-        if float(c @ (c / w)) < _CONVERGED:
-            return True, x, f, pc
-        new = x - V @ (c / w)
-    return False, x, f, None
-
-
 def optimize(pr: Problem, *, reml: bool, free: np.ndarray | None = None,
              start: np.ndarray | None = None) -> Optimum:
     """Minimise the profiled deviance over theta; coordinates not ``free`` stay at 0.
@@ -497,7 +254,8 @@ def optimize(pr: Problem, *, reml: bool, free: np.ndarray | None = None,
         return Optimum(start, d, np.isfinite(d), "")
     if nfree == 1:
         return _optimize_1d(pr, int(np.flatnonzero(free)[0]), start, reml)
-    return _optimize_nd(pr, free, start, reml)
+    theta, f, converged, message, pieces = newton_minimize(pr, free, start, reml)
+    return Optimum(theta, f, converged, message, pieces=pieces, pieces_of=pr if pieces is not None else None)
 
 
 def slope_start(pr: Problem, sigma2: float) -> float:
