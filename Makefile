@@ -6,8 +6,11 @@ LESSON ?= notebooks/00_start_here.ipynb
 
 .PHONY: lab test check bench lint clean
 
+# JupyterLab refuses to run as root unless told; containers and classroom VMs often are root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: $(VENV)/.installed
-	$(BIN)/jupyter lab $(LESSON)
+	$(BIN)/jupyter lab $(ROOT_FLAG) $(LESSON)
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
