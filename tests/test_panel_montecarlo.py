@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
+import json
 
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 import pytest
+from bokeh.core.serialization import Buffer, Serialized
+from bokeh.document import Document
+from bokeh.models import ColumnDataSource, FactorRange
 
 from lmm_teach.design import Design
 from lmm_teach.montecarlo import monte_carlo
 from lmm_teach.widgets import montecarlo_panel as mc_module
 from lmm_teach.widgets.montecarlo_panel import MAX_REPS, MonteCarloPanel, reading
+from lmm_teach.widgets.notebook import FigureWidget
 
 # 12 subjects x 4 visits, two arms, no true arm x time difference (a type-I error
 # rate) and a true slope (power); 20 % MAR dropout per visit.
@@ -47,6 +52,77 @@ def _by_bar(data: dict, column: str) -> dict:
 
 def _by_row(table: pd.DataFrame, column: str) -> dict:
     return {(r["hypothesis"], r["method"]): r[column] for r in table.to_dict(orient="records")}
+
+
+# ------------------------------------------------------------------ what the browser draws
+def _column(values) -> list:
+    """A data column as comparable plain values (tuples of nested factors as lists, NaN as 'nan')."""
+    if isinstance(values, np.ndarray):
+        values = values.tolist()
+    out = []
+    for v in values:
+        if isinstance(v, (tuple, list)):
+            v = list(v)
+        elif isinstance(v, float) and np.isnan(v):
+            v = "nan"
+        out.append(v)
+    return out
+
+
+def _state(models) -> dict:
+    """Model id -> what a chart draws from it: a source's columns, a factor range's factors."""
+    state = {}
+    for m in models:
+        if isinstance(m, ColumnDataSource):
+            state[m.id] = {k: _column(v) for k, v in m.data.items()}
+        elif isinstance(m, FactorRange):
+            state[m.id] = _column(m.factors)
+    return state
+
+
+def kernel_state(view) -> dict:
+    return _state(view._model.references())
+
+
+class Front:
+    """Plays the browser for the figure widgets: a view is built from the widget's bundle
+    (read back as BokehJS does) and then applies the patches sent after it exists, message
+    by message as jupyter_bokeh sends them (header, metadata, content, buffers).  Patches sent
+    to a widget without a view are lost, as in a browser.  See tests/test_widgets_figures.py."""
+
+    def __init__(self, monkeypatch):
+        self.docs: dict = {}
+        self.partial: dict = {}
+        self.lost = 0
+        front = self
+        monkeypatch.setattr(FigureWidget, "send", lambda widget, content, buffers=None:
+                            front._receive(widget, content, buffers))
+
+    def build_view(self, view) -> None:
+        bundle = json.loads(view.get_state("render_bundle")["render_bundle"])
+        (doc_json,) = bundle["docs_json"].values()
+        self.docs[view.model_id] = Document.from_json(doc_json)
+
+    def report(self, view) -> None:
+        """What ipywidgets' front end sends when it has built a view."""
+        view.set_state({"_view_count": (view._view_count or 0) + 1})
+
+    def drawn(self, view) -> dict:
+        return _state(self.docs[view.model_id].models)
+
+    def _receive(self, view, content, buffers) -> None:
+        doc = self.docs.get(view.model_id)
+        if doc is None:
+            self.lost += 1
+            return
+        parts = self.partial.setdefault(view.model_id, [])
+        parts.append(buffers[0] if buffers else content["payload"])
+        header = json.loads(parts[0])
+        if len(parts) < 3 + 2 * header.get("num_buffers", 0):
+            return
+        del self.partial[view.model_id]
+        refs = [Buffer(json.loads(ref)["id"], data) for ref, data in zip(parts[3::2], parts[4::2], strict=True)]
+        doc.apply_json_patch(Serialized(content=json.loads(parts[2]), buffers=refs))
 
 
 @pytest.fixture(scope="module")
@@ -109,16 +185,49 @@ def test_bias_and_coverage_charts(finished):
     assert len(set(colours.values())) == 3  # one colour per method
 
 
-def test_a_study_finished_before_display_is_drawn(finished):
-    """jupyter_bokeh sends later data changes as patches that only views on the page apply;
-    the figure's own state must hold the study for a panel displayed after it ran."""
-    from bokeh.core.json_encoder import serialize_json
+def test_a_study_finished_before_display_is_drawn(finished, monkeypatch):
+    """A panel run, then displayed (``panel.run(wait=True)`` then ``panel`` in a lesson):
+    the views built at display draw the study, not the empty charts of the first Run."""
+    front = Front(monkeypatch)
+    views = finished._views
+    assert len(views) == 3 and all(v.layout.display is None for v in views)  # shown: they hold data
+    finished._repr_mimebundle_()
+    for view in views:
+        front.build_view(view)
+        assert front.drawn(view) == kernel_state(view), view._model.name
+    bars = front.drawn(finished._views[0])[finished.rejection_sources["bars"].id]
+    assert ["arm x time: type-I error", "RM-ANOVA, complete cases"] in bars["factor"]
 
-    assert len(finished._views) == 3
-    for view, fig in finished._views:
-        bundle = serialize_json(view.render_bundle)
-        assert "arm x time: type-I error" in bundle or "arm x time (truth 0)" in bundle, fig.name
-        assert "RM-ANOVA, complete cases" in bundle
+
+def test_charts_added_to_a_displayed_panel_draw_each_study(monkeypatch):
+    """The panel is on the page before its first Run (the Explorer's tab, a lesson's
+    cell), so its charts join a displayed layout.  Their bundles must not change
+    under the views being built (BokehJS: "configuration is missing"): the study
+    reaches them as patches once they report, and every later study too."""
+    front = Front(monkeypatch)
+    panel = MonteCarloPanel(SMALL, n_reps=20, seed=3, analyses=("lmm", "ols"), n_workers=1)
+    panel._repr_mimebundle_()
+    assert not panel._views
+    inserted = {}  # the bundle each chart had when it joined the page
+    panel.charts.observe(lambda change: inserted.update({v.model_id: v.render_bundle for v in change["new"]}),
+                         names="children")
+    assert panel.run(wait=True), panel.status.text  # the kernel is busy: no view reports meanwhile
+    bundles = [v.render_bundle for v in panel._views]
+    for view in panel._views:
+        assert view.render_bundle is inserted[view.model_id]  # not replaced under the view being built
+        front.build_view(view)            # from that bundle
+        front.report(view)                # the view reports: the held changes follow
+        assert front.drawn(view) == kernel_state(view), view._model.name
+    first = front.drawn(panel._views[0])
+    assert len(first[panel.rejection_sources["bars"].id]["value"]) == 4  # 2 hypotheses x 2 methods
+    # a second study, with the views on the page: patched from the study's thread
+    panel.seed.value = 4
+    assert panel.run(wait=True), panel.status.text
+    assert front.drawn(panel._views[0]) != first
+    for view, bundle in zip(panel._views, bundles, strict=True):
+        assert view.render_bundle is bundle and not view.holding
+        assert front.drawn(view) == kernel_state(view), view._model.name
+    assert front.lost == 0  # no patch went to a widget without a view
 
 
 def test_reading_and_table_in_words(finished):

@@ -355,14 +355,10 @@ class OwnDataPanel(Panel):
             self.status.problem(title, explanation, hint=hint)
             return False
         if show is not None:
+            # The comparison's figure is a FigureWidget (ComparePanel uses embed):
+            # a view on the page gets the change as a patch, a panel displayed
+            # later gets the figure as it is then (lmm_teach/widgets/notebook.py).
             show()
-            # the comparison may be shown before the panel is displayed: send it whole
-            from jupyter_bokeh import BokehModel
-
-            from lmm_teach.widgets.montecarlo_panel import resend_figures
-
-            views = [w for w in self.compare_panel.layout.children if isinstance(w, BokehModel)]
-            resend_figures([(v, self.compare_panel.figure) for v in views])
         self.result, self.error, self.error_traceback = analysis, None, ""
         self.showing = self.explorer is not None
         lmm = analysis.lmm

@@ -328,14 +328,24 @@ class MonteCarloPanel(Panel):
         self._finish_layout("lmm-montecarlo")
 
     def _ensure_charts(self) -> None:
-        """Build the three charts and their widgets once (in the kernel's thread, at Run)."""
+        """Build the three charts and their widgets once (in the kernel's thread, at Run).
+
+        They go into a layout that may be on a page already (the Explorer's
+        tab, a lesson's cell), so each is made ready for the view the front end
+        is about to build (``resync``: patches are held until that view
+        reports, then the study's data follow; see
+        ``lmm_teach/widgets/notebook.py``).  A panel displayed later gets its
+        figures' current state at display (``Panel._repr_mimebundle_``).
+        """
         if self._views:
             return
         self.rejection_figure, self.rejection_sources = make_rejection_figure()
         self.bias_figure, self.bias_sources = make_bias_figure()
         self.coverage_figure, self.coverage_sources = make_coverage_figure()
-        self._views = [(embed(fig), fig) for fig in (self.rejection_figure, self.bias_figure, self.coverage_figure)]
-        self.charts.children = [view for view, _ in self._views]
+        self._views = [embed(fig) for fig in (self.rejection_figure, self.bias_figure, self.coverage_figure)]
+        for view in self._views:
+            view.resync()
+        self.charts.children = list(self._views)
 
     # ------------------------------------------------------------------ state
     @property
@@ -440,7 +450,6 @@ class MonteCarloPanel(Panel):
                                        (self.coverage_sources, coverage, self.coverage_figure)):
                 set_factors(fig.y_range, data["bars"]["factor"])
                 update_sources(sources, data)
-            resend_figures(self._views)
             self.reading_html.value = html
             self.table_html.value = table_html
             self.about.value = about
@@ -492,20 +501,6 @@ class MonteCarloPanel(Panel):
         finally:
             self.run_button.disabled = False
             self.stop_button.disabled = True
-
-
-def resend_figures(views) -> None:
-    """Send each figure whole to the browser again: ``views`` are ``(BokehModel, figure)`` pairs.
-
-    jupyter_bokeh sends a change of ``source.data`` as a patch that only views
-    already on the page apply; a figure displayed after the change (``panel.run(
-    wait=True)`` then ``panel`` in a lesson, or a study finished in a tab not yet
-    drawn) would show the state it had when it was wrapped: empty.  Re-sending
-    the figure's state (``BokehModel.update_from_model``) fixes both; a study
-    ends once, so the cost (one serialisation per figure) does not matter.
-    """
-    for view, fig in views:
-        view.update_from_model(fig)
 
 
 def _intro() -> str:
