@@ -249,6 +249,18 @@ def test_analyse_switches_the_explorer_to_the_learners_data(explorer, trial):
     assert "simulated" in panel.status.text
 
 
+def test_the_tab_titles_keep_their_words(explorer):
+    """Seven tabs in the 640 px column cut "Your own data" to "Your own da" under the
+    widget stylesheet's equal tab widths; the Explorer sizes its tabs to their titles
+    (checked in a browser: JupyterLab and Notebook 7 draw every title whole)."""
+    import re
+
+    assert "Your own data" in explorer.tabs.titles and "lmm-tabs" in explorer.tabs._dom_classes
+    (css,) = [w for w in _walk(explorer.layout) if "lmm-tabs-css" in getattr(w, "_dom_classes", ())]
+    assert css.layout.display == "none"  # a style element needs no room
+    assert re.fullmatch(r"<style>\.lmm-tabs \{ --jp-widgets-horizontal-tab-width: auto; \}</style>", css.value)
+
+
 def test_a_design_change_replaces_the_learners_data(explorer, trial):
     panel = explorer.extensions["Your own data"]
     panel.load(trial, name="bp_trial.csv")

@@ -48,6 +48,16 @@ EXTENSION_TABS = (
     ("Show code", "lmm_teach.widgets.code_panel"),
 )
 
+# The result tabs take the width of their titles.  The widget stylesheet gives
+# every tab a basis of --jp-widgets-horizontal-tab-width (144 px) and shrinks
+# them alike: seven tabs in the 640 px column cut "Your own data" to "Your own
+# da" (and "Monte Carlo" by a pixel), in JupyterLab 4 and Notebook 7.  With the
+# titles' own widths as bases they need about 530 px, and shrink in proportion
+# to them when the column is narrower.  ipywidgets has no tab-width setting,
+# hence a style element (applied by the browser though its widget is hidden),
+# scoped to this Tab's class.
+_TABS_CSS = "<style>.lmm-tabs { --jp-widgets-horizontal-tab-width: auto; }</style>"
+
 
 @dataclass(frozen=True, eq=False)
 class ExplorerResult:
@@ -206,7 +216,9 @@ class Explorer(Panel):
         self.tabs.add_class("lmm-tabs")
         self.tabs.observe(self._on_tab, names="selected_index")
         title = widgets.HTML("<h3 style='margin:4px 0'>Linear mixed model explorer</h3>")
-        results = widgets.VBox([self.status.widget, self.tabs], layout=widgets.Layout(width="640px"))
+        tabs_css = widgets.HTML(_TABS_CSS, layout=widgets.Layout(display="none"))
+        tabs_css.add_class("lmm-tabs-css")
+        results = widgets.VBox([self.status.widget, tabs_css, self.tabs], layout=widgets.Layout(width="640px"))
         results.add_class("lmm-results")
         self.layout = widgets.VBox([title, widgets.HBox([self.design_panel.layout, results],
                                                         layout=widgets.Layout(flex_flow="row wrap"))])
