@@ -45,6 +45,8 @@ can only refer to models the view knows).
 
 from __future__ import annotations
 
+import threading
+
 from bokeh.document.events import ColumnDataChangedEvent, ModelChangedEvent
 from bokeh.models import ColumnDataSource
 from jupyter_bokeh import BokehModel
@@ -188,6 +190,10 @@ class FigureWidget(BokehModel):
         # in the order of their latest change.
         self._changed: dict = {}
         self._holding = False
+        # A Monte Carlo study fills its charts from a worker thread while the
+        # kernel's thread may handle a view report: a patch is several comm
+        # messages, so the two senders must not interleave.
+        self._lock = threading.RLock()
         # The figures are built once: their sources never change, only their data.
         self._sources = tuple(fig.select({"type": ColumnDataSource}))
         # _view_count=0 asks the front end to report its views (None: do not).
@@ -216,11 +222,12 @@ class FigureWidget(BokehModel):
         builds the view), and holds patches until the new view reports.
         Returns True if it re-serialised.
         """
-        self._holding = True
-        if not self._changed or self.n_views > 0:
-            return False
-        self.update_from_model(self._model)
-        return True
+        with self._lock:
+            self._holding = True
+            if not self._changed or self.n_views > 0:
+                return False
+            self.update_from_model(self._model)
+            return True
 
     def update_from_model(self, model) -> None:
         super().update_from_model(model)
@@ -233,27 +240,30 @@ class FigureWidget(BokehModel):
         if event.setter is self or model is None or attr is None:
             return
         key = (model.id, attr)
-        self._changed.pop(key, None)
-        self._changed[key] = model
-        if self.n_views > 0 and not self._holding:
-            super()._document_patched(event)
+        with self._lock:
+            self._changed.pop(key, None)
+            self._changed[key] = model
+            if self.n_views > 0 and not self._holding:
+                super()._document_patched(event)
         self._show_if_drawn()
 
     def _on_view_count(self, change) -> None:
         if (change["new"] or 0) > (change["old"] or 0):
-            self._holding = False
-            self._send_changes()
+            with self._lock:
+                self._holding = False
+                self._send_changes()
 
     def _send_changes(self) -> int:
         """Patch every property changed since the bundle, with its current value."""
         doc = self._document
-        for (_, attr), model in list(self._changed.items()):
-            if attr == "data" and isinstance(model, ColumnDataSource):
-                event = ColumnDataChangedEvent(doc, model, "data")
-            else:
-                event = ModelChangedEvent(doc, model, attr, getattr(model, attr))
-            super()._document_patched(event)
-        return len(self._changed)
+        with self._lock:
+            for (_, attr), model in list(self._changed.items()):
+                if attr == "data" and isinstance(model, ColumnDataSource):
+                    event = ColumnDataChangedEvent(doc, model, "data")
+                else:
+                    event = ModelChangedEvent(doc, model, attr, getattr(model, attr))
+                super()._document_patched(event)
+            return len(self._changed)
 
     def _repr_mimebundle_(self, **kwargs):
         ensure_bokehjs()
