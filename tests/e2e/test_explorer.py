@@ -81,6 +81,12 @@ def test_explorer_renders_cleanly_in_lab(explorer_session):
     assert not s.first_report.all_problems(), f"Explorer after Run All:\n{s.first_report.describe()}"
     titles = tab_titles(s.explorer)
     assert {"Data", "LMM", "ANOVA", "Compare"} <= set(titles), titles
+    # Every tab title is shown whole (seven tabs once squeezed "Your own data" to "Your own da").
+    widths = s.explorer.locator(".lmm-tabs .lm-TabBar-tabLabel").evaluate_all(
+        "labels => labels.map(l => [l.textContent, l.scrollWidth, l.clientWidth])")
+    assert len(widths) == len(titles), widths
+    cut = [text for text, needed, shown in widths if needed > shown + 1]
+    assert cut == [], f"tab titles cut short: {cut}"
     # Plots in a closed tab are drawn when it opens: open each and look again.
     for title in titles:
         if title == "Monte Carlo":
