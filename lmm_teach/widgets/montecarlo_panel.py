@@ -99,11 +99,17 @@ def _context(design: Design) -> str:
     return ""
 
 
+#: A difference is called out only beyond this many Monte Carlo SEs: several
+#: methods share the replicates, and a learner should not be told of chance.
+CALL_OUT_SES = 3
+
+
 def reading(result: MonteCarloResult) -> list[str]:
     """A plain-language reading of a study: type-I error or power, bias, coverage.
 
-    Differences are called out only when they exceed two Monte Carlo SEs, so
-    that the sentences do not read noise (Morris, White & Crowther 2019).
+    Differences are called out only when they exceed ``CALL_OUT_SES`` (3)
+    Monte Carlo SEs, so that the sentences do not read noise (Morris, White &
+    Crowther 2019).
 
     Examples
     --------
@@ -129,8 +135,8 @@ def reading(result: MonteCarloResult) -> list[str]:
                 # judged against the MCSE the rate would have at exactly alpha
                 se0 = float(np.sqrt(alpha * (1 - alpha) / r["n_ok"]))
                 rate = r["rejection_rate"]
-                verdict = ("too often" if rate > alpha + 2 * se0 else
-                           "too rarely: conservative" if rate < alpha - 2 * se0 else "as it should")
+                verdict = ("too often" if rate > alpha + CALL_OUT_SES * se0 else
+                           "too rarely: conservative" if rate < alpha - CALL_OUT_SES * se0 else "as it should")
                 parts.append(f"{_SHORT[r['analysis']]} in {_pct(rate)} ({verdict})")
             lines.append(f"There is no true {what}, so every rejection is a false positive (a type-I error), "
                          f"which should happen in {_pct(alpha)} of the studies. " + _cap("; ".join(parts)) + ".")
@@ -146,16 +152,14 @@ def reading(result: MonteCarloResult) -> list[str]:
     biased = []
     for r in rows:
         b, se = r["bias"], r["bias_mcse"]
-        # 3 Monte Carlo SEs, as the study tests use: several methods share the replicates,
-        # and a learner should not be told of a bias that is chance
-        if np.isfinite(b) and np.isfinite(se) and abs(b) > 3 * se:
+        if np.isfinite(b) and np.isfinite(se) and abs(b) > CALL_OUT_SES * se:
             what = _what(r["hypothesis"], design.arms).split(" (")[0]
             share = f", {100 * abs(b / r['truth']):.0f} % of the true value" if r["truth"] else ""
             biased.append(f"{_context(design)}{_POSSESSIVE[r['analysis']]} estimate of the {what} is biased by "
                           f"{b:+.3g} (mean estimate {r['mean_estimate']:.3g} against a truth of "
                           f"{r['truth']:g}{share}).")
     lines += [_cap(s) for s in biased] or [
-        "No method's estimate is detectably biased: every bias lies within two Monte Carlo SEs of 0."]
+        "No method's estimate is detectably biased: every bias lies within three Monte Carlo SEs of 0."]
 
     off = []
     for r in rows:
@@ -164,10 +168,10 @@ def reading(result: MonteCarloResult) -> list[str]:
             continue
         se0 = float(np.sqrt(level * (1 - level) / r["n_ok"]))
         what = _what(r["hypothesis"], design.arms).split(" (")[0]
-        if c < level - 2 * se0:
+        if c < level - CALL_OUT_SES * se0:
             off.append(f"{_POSSESSIVE[r['analysis']]} {_level(level)} CIs for the {what} contain the truth in only "
                        f"{_pct(c)} of the studies (they should in {_level(level)}).")
-        elif c > level + 2 * se0:
+        elif c > level + CALL_OUT_SES * se0:
             off.append(f"{_POSSESSIVE[r['analysis']]} {_level(level)} CIs for the {what} contain the truth in "
                        f"{_pct(c)} of the studies: wider than they need to be.")
     lines += [_cap(s) for s in off] or [
