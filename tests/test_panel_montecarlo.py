@@ -19,6 +19,8 @@ import pytest
 from bokeh.core.serialization import Buffer, Serialized
 from bokeh.document import Document
 from bokeh.models import ColumnDataSource, FactorRange
+from widget_tree import css_classes as _classes
+from widget_tree import walk as _walk
 
 from lmm_teach.design import Design
 from lmm_teach.montecarlo import monte_carlo
@@ -32,17 +34,6 @@ SMALL = Design(n_subjects=12, visit_times=(0, 1, 2, 3), arms=True, arm_slope_eff
 METHODS = ("lmm", "anova", "ols")
 
 
-def _classes(widget) -> set[str]:
-    found = set(getattr(widget, "_dom_classes", ()))
-    for child in getattr(widget, "children", ()) or ():
-        found |= _classes(child)
-    return found
-
-
-def _walk(widget):
-    yield widget
-    for child in getattr(widget, "children", ()) or ():
-        yield from _walk(child)
 
 
 def _by_bar(data: dict, column: str) -> dict:

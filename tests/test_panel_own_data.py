@@ -15,6 +15,8 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 import pytest
+from widget_tree import css_classes as _classes
+from widget_tree import walk as _walk
 
 import lmm_teach
 from lmm_teach.compare import analyze
@@ -29,17 +31,6 @@ _TRIAL_DESIGN = Design(n_subjects=16, visit_times=(0, 4, 8, 12), time_jitter=0.4
                        arm_slope_effect=-0.5, mar_dropout=0.1, intercept=150, slope=-0.3)
 _VISITS = {0: "baseline", 1: "week 4", 2: "week 8", 3: "week 12"}
 
-def _classes(widget) -> set[str]:
-    found = set(getattr(widget, "_dom_classes", ()))
-    for child in getattr(widget, "children", ()) or ():
-        found |= _classes(child)
-    return found
-
-
-def _walk(widget):
-    yield widget
-    for child in getattr(widget, "children", ()) or ():
-        yield from _walk(child)
 
 
 def _upload(raw: bytes, name: str) -> tuple:

@@ -12,6 +12,7 @@ import sys
 
 import ipywidgets as widgets
 import pytest
+from widget_tree import walk as _walk
 
 from lmm_teach.design import FIELDS, PRESETS, Design
 from lmm_teach.widgets import DesignPanel, setup
@@ -67,11 +68,6 @@ def test_controls_show_units_in_the_label_and_the_tooltip():
     shown = " ".join(w.value for w in _walk(p.layout) if isinstance(w, widgets.HTML))
     assert all(FIELDS[n].unit in shown for n in ("sd_residual", "slope", "mcar"))
 
-
-def _walk(widget):
-    yield widget
-    for child in getattr(widget, "children", ()) or ():
-        yield from _walk(child)
 
 
 def test_set_control_widens_a_slider_instead_of_clipping():

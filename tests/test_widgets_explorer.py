@@ -15,20 +15,13 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 import pytest
+from widget_tree import css_classes as _classes
 
 import lmm_teach
 from lmm_teach.design import FIELDS, PRESETS, Design
 from lmm_teach.simulate import simulate
 from lmm_teach.widgets import Explorer
 from lmm_teach.widgets import explorer as explorer_module
-
-
-def _classes(widget) -> set[str]:
-    """Every CSS class in a widget tree (what browser tests can find)."""
-    found = set(getattr(widget, "_dom_classes", ()))
-    for child in getattr(widget, "children", ()) or ():
-        found |= _classes(child)
-    return found
 
 
 def _select(ex: Explorer, title: str) -> None:
