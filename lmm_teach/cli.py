@@ -129,6 +129,16 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _write(result, fmt: str, out) -> int:
+    """A result as strict JSON (no NaN) or as its readable summary."""
+    if fmt == "json":
+        json.dump(result.to_dict(), out, indent=1, allow_nan=False)
+        out.write("\n")
+    else:
+        out.write(result.summary() + "\n")
+    return 0
+
+
 def _fit(ns: argparse.Namespace, out) -> int:
     from lmm_teach.compare import analyze
     from lmm_teach.validate import read_csv
@@ -136,12 +146,7 @@ def _fit(ns: argparse.Namespace, out) -> int:
     data = read_csv(ns.file)
     analysis = analyze(data, y=ns.y, subject=ns.subject, time=ns.time, visit=ns.visit, between=ns.between,
                        cluster=ns.cluster, random_slope=ns.random_slope, method=ns.method.upper())
-    if ns.format == "json":
-        json.dump(analysis.to_dict(), out, indent=1, allow_nan=False)
-        out.write("\n")
-    else:
-        out.write(analysis.summary() + "\n")
-    return 0
+    return _write(analysis, ns.format, out)
 
 
 def _simulate(ns: argparse.Namespace, out) -> int:
@@ -163,12 +168,7 @@ def _power(ns: argparse.Namespace, out) -> int:
         raise DataError("--reps must be at least 1")
     design = _design_from(ns)
     result = monte_carlo(design, n_reps=ns.reps, seed=ns.seed, alpha=ns.alpha, n_workers=ns.workers)
-    if ns.format == "json":
-        json.dump(result.to_dict(), out, indent=1, allow_nan=False)
-        out.write("\n")
-    else:
-        out.write(result.summary() + "\n")
-    return 0
+    return _write(result, ns.format, out)
 
 
 def main(argv: Sequence[str] | None = None, *, stdout=None, stderr=None) -> int:

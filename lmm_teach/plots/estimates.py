@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Span
 
-from lmm_teach.plots.theme import GROUP_COLOURS, TRUTH_COLOUR, legend_above, new_figure
+from lmm_teach.plots.theme import GROUP_COLOURS, TRUTH_COLOUR, empty_columns, legend_above, new_figure
 
 __all__ = [
     "make_fixed_figure", "fixed_data", "make_variance_figure", "variance_data",
@@ -23,9 +23,6 @@ __all__ = [
 _FIXED_COLUMNS = ("term", "label", "estimate", "ci_low", "ci_high", "truth", "p")
 _VAR_COLUMNS = ("component", "label", "estimate", "truth")
 
-
-def _empty(columns) -> dict:
-    return {c: [] for c in columns}
 
 
 def generic_term(term: str, columns) -> str:
@@ -88,7 +85,7 @@ def make_fixed_figure(*, width: int | None = None):
         ``sources``: ``"fixed"``.  Its categorical y axis lists the terms; use
         :func:`set_factors` with ``fixed_data(...)["fixed"]["label"]``.
     """
-    sources = {"fixed": ColumnDataSource(_empty(_FIXED_COLUMNS), name="fixed")}
+    sources = {"fixed": ColumnDataSource(empty_columns(_FIXED_COLUMNS), name="fixed")}
     kw = {"width": width} if width else {}
     fig = new_figure(name="fixed", title="Fixed effects: estimate and 95 % CI (x: truth)",
                      x_label="estimate", y_label="", y_range=FactorRange(), height=220, **kw)
@@ -120,7 +117,7 @@ def fixed_data(lmm, *, truth: Mapping | None = None, include_intercept: bool = F
         Keep ``(Intercept)`` (off by default, see the module docstring).
     """
     fixed = lmm.fixed
-    out = _empty(_FIXED_COLUMNS)
+    out = empty_columns(_FIXED_COLUMNS)
     for term, row in fixed.iterrows():
         if term == "(Intercept)" and not include_intercept:
             continue
@@ -150,7 +147,7 @@ def make_variance_figure():
     (figure, sources)
         ``sources``: ``"variance"``; use :func:`set_factors` with its ``label``.
     """
-    sources = {"variance": ColumnDataSource(_empty(_VAR_COLUMNS), name="variance")}
+    sources = {"variance": ColumnDataSource(empty_columns(_VAR_COLUMNS), name="variance")}
     fig = new_figure(name="variance", title="Variance components (SD; x: truth)", x_label="standard deviation",
                      y_label="", y_range=FactorRange(), height=230)
     legend_above(fig)
@@ -174,7 +171,7 @@ def variance_data(lmm, *, truth: Mapping | None = None) -> dict[str, dict]:
     """
     labels = {"intercept": "subjects' levels", "slope": "subjects' slopes",
               "cluster": "clusters", "residual": "residual"}
-    out = _empty(_VAR_COLUMNS)
+    out = empty_columns(_VAR_COLUMNS)
     var = lmm.variance
     for _, row in var.iterrows():
         var2 = row.get("var2")

@@ -21,7 +21,7 @@ import pandas as pd
 from bokeh.models import ColumnDataSource
 from scipy import stats
 
-from lmm_teach.plots.theme import TRUTH_COLOUR, group_colours, legend_above, new_figure, ordered_levels
+from lmm_teach.plots.theme import TRUTH_COLOUR, empty_columns, group_colours, legend_above, new_figure, ordered_levels
 
 __all__ = ["make_fit_figure", "fit_data", "population_design_row"]
 
@@ -31,9 +31,6 @@ _LINE_COLUMNS = ("xs", "ys", "colour", "label")
 # rejects it, E-1006), so the truth's legend column has its own name.
 _TRUTH_COLUMNS = ("xs", "ys", "colour", "truth_label")
 
-
-def _empty(columns) -> dict:
-    return {c: [] for c in columns}
 
 
 def make_fit_figure(*, x_label: str = "time", y_label: str = "outcome"):
@@ -51,10 +48,10 @@ def make_fit_figure(*, x_label: str = "time", y_label: str = "outcome"):
     ['band', 'population', 'subjects', 'truth']
     """
     sources = {
-        "subjects": ColumnDataSource(_empty(_SUBJECT_COLUMNS), name="subjects"),
-        "band": ColumnDataSource(_empty(_LINE_COLUMNS), name="band"),
-        "population": ColumnDataSource(_empty(_LINE_COLUMNS), name="population"),
-        "truth": ColumnDataSource(_empty(_TRUTH_COLUMNS), name="truth"),
+        "subjects": ColumnDataSource(empty_columns(_SUBJECT_COLUMNS), name="subjects"),
+        "band": ColumnDataSource(empty_columns(_LINE_COLUMNS), name="band"),
+        "population": ColumnDataSource(empty_columns(_LINE_COLUMNS), name="population"),
+        "truth": ColumnDataSource(empty_columns(_TRUTH_COLUMNS), name="truth"),
     }
     fig = new_figure(name="fit", title="LMM: population line (95 % band) and each subject's line",
                      x_label=x_label, y_label=y_label)
@@ -148,7 +145,8 @@ def fit_data(lmm, data: pd.DataFrame, *, truth: Mapping | None = None, n_grid: i
     df = df[np.isfinite(df) & (df > 0)]
     q = float(stats.t.ppf(0.5 + level / 2, df.min())) if len(df) else float(stats.norm.ppf(0.5 + level / 2))
 
-    band, population, truth_lines = _empty(_LINE_COLUMNS), _empty(_LINE_COLUMNS), _empty(_TRUTH_COLUMNS)
+    band, population = empty_columns(_LINE_COLUMNS), empty_columns(_LINE_COLUMNS)
+    truth_lines = empty_columns(_TRUTH_COLUMNS)
     for i, lvl in enumerate(levels):
         X = population_design_row(terms, grid, time=time, between=between, level=lvl)
         mu = X @ beta

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Range1d, Span
 
-from lmm_teach.plots.theme import OKABE_ITO, TRUTH_COLOUR, legend_above, new_figure
+from lmm_teach.plots.theme import OKABE_ITO, TRUTH_COLOUR, empty_columns, legend_above, new_figure
 
 __all__ = [
     "METHOD_COLOURS", "Z", "hypothesis_label", "truth_label",
@@ -58,9 +58,6 @@ _BAR = 0.7
 #: Monte Carlo error (the MCSE itself is in the hover and the panel's table).
 Z = 1.96
 
-
-def _empty(columns) -> dict:
-    return {c: [] for c in columns}
 
 
 def hypothesis_label(hypothesis: str, truth: float) -> str:
@@ -100,7 +97,7 @@ def truth_label(hypothesis: str, truth: float) -> str:
 def _bars(table: pd.DataFrame, value: str, mcse: str, *, clip: bool, label=truth_label) -> dict:
     """One bar per row of the study table, in table order top-down."""
     z = Z
-    out = _empty(_BAR_COLUMNS)
+    out = empty_columns(_BAR_COLUMNS)
     records = table.to_dict(orient="records")
     # A nested categorical axis needs each group's bars together: group by
     # hypothesis (in order of appearance), methods in table order within.
@@ -129,7 +126,7 @@ def _bars(table: pd.DataFrame, value: str, mcse: str, *, clip: bool, label=truth
 
 def _references(bars: dict, x_of) -> dict:
     """A dashed reference segment across each hypothesis group where ``x_of(truth)`` is finite."""
-    out = _empty(_REF_COLUMNS)
+    out = empty_columns(_REF_COLUMNS)
     groups: dict[str, list[int]] = {}
     for i, (label, _method) in enumerate(bars["factor"]):
         groups.setdefault(label, []).append(i)
@@ -146,7 +143,7 @@ def _references(bars: dict, x_of) -> dict:
 
 
 def _figure(name: str, title: str, x_label: str, *, x_range=None, reference: str | None = None):
-    sources = {"bars": ColumnDataSource(_empty(_BAR_COLUMNS), name=f"{name}-bars")}
+    sources = {"bars": ColumnDataSource(empty_columns(_BAR_COLUMNS), name=f"{name}-bars")}
     kw = {"x_range": x_range} if x_range is not None else {}
     fig = new_figure(name=name, title=title, x_label=x_label, y_label="", y_range=FactorRange(),
                      height=300, **kw)
@@ -163,7 +160,7 @@ def _figure(name: str, title: str, x_label: str, *, x_range=None, reference: str
         fig.scatter(end, "factor", source=src, marker="dash", angle=math.pi / 2, size=9,
                     line_color=TRUTH_COLOUR, line_width=1.5)
     if reference is not None:
-        sources["reference"] = ColumnDataSource(_empty(_REF_COLUMNS), name=f"{name}-reference")
+        sources["reference"] = ColumnDataSource(empty_columns(_REF_COLUMNS), name=f"{name}-reference")
         fig.segment("x", "y0", "x", "y1", source=sources["reference"], line_color=TRUTH_COLOUR,
                     line_dash="dashed", line_width=2, legend_label=reference)
     fig.add_tools(HoverTool(renderers=[bars], tooltips=[

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from bokeh.models import Arrow, ColumnDataSource, FixedTicker, HoverTool, NormalHead, Range1d
 
-from lmm_teach.plots.theme import TRUTH_COLOUR, group_colours, legend_above, new_figure
+from lmm_teach.plots.theme import TRUTH_COLOUR, empty_columns, group_colours, legend_above, new_figure
 
 __all__ = ["make_shrinkage_figure", "shrinkage_data", "shrinkage_kind", "ROWS"]
 
@@ -36,9 +36,6 @@ _SUBJECT_COLUMNS = ("subject", "n_obs", "colour", "own_x", "own_y", "lmm_x", "lm
                     "own_slope", "lmm_slope", "truth_slope")
 _POP_COLUMNS = ("x", "y", "x0", "y0", "x1", "y1", "colour", "label")
 
-
-def _empty(columns) -> dict:
-    return {c: [] for c in columns}
 
 
 def shrinkage_kind(shrink: pd.DataFrame) -> str:
@@ -70,8 +67,8 @@ def make_shrinkage_figure(*, kind: str = "intercept", x_label: str = "level at t
     if kind not in ("intercept", "slope"):
         raise ValueError(f"kind must be 'intercept' or 'slope', got {kind!r}")
     sources = {
-        "subjects": ColumnDataSource(_empty(_SUBJECT_COLUMNS), name="subjects"),
-        "population": ColumnDataSource(_empty(_POP_COLUMNS), name="population"),
+        "subjects": ColumnDataSource(empty_columns(_SUBJECT_COLUMNS), name="subjects"),
+        "population": ColumnDataSource(empty_columns(_POP_COLUMNS), name="population"),
     }
     if kind == "intercept":
         fig = new_figure(name="shrinkage", title="Shrinkage: own estimate -> LMM estimate",
@@ -186,7 +183,7 @@ def shrinkage_data(
         "truth_slope": truth_slope,
     }
 
-    population = _empty(_POP_COLUMNS)
+    population = empty_columns(_POP_COLUMNS)
     seen = {}
     for i, lvl in enumerate(level):
         seen.setdefault(lvl, []).append(i)

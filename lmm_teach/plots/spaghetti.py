@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from bokeh.models import ColumnDataSource, HoverTool
 
-from lmm_teach.plots.theme import GREY, group_colours, legend_above, new_figure
+from lmm_teach.plots.theme import GREY, empty_columns, group_colours, legend_above, new_figure
 
 __all__ = ["make_spaghetti_figure", "spaghetti_data", "DROPPED_LABEL"]
 
@@ -25,9 +25,6 @@ _LINE_COLUMNS = ("subject", "xs", "ys", "colour", "alpha", "group")
 _POINT_COLUMNS = ("x", "y", "subject", "visit", "colour")
 _MISSING_COLUMNS = ("x", "y", "visit", "n_missing", "text")
 
-
-def _empty(columns) -> dict:
-    return {c: [] for c in columns}
 
 
 def make_spaghetti_figure(*, x_label: str = "time", y_label: str = "outcome"):
@@ -46,9 +43,9 @@ def make_spaghetti_figure(*, x_label: str = "time", y_label: str = "outcome"):
     ['lines', 'missing', 'points']
     """
     sources = {
-        "lines": ColumnDataSource(_empty(_LINE_COLUMNS), name="lines"),
-        "points": ColumnDataSource(_empty(_POINT_COLUMNS), name="points"),
-        "missing": ColumnDataSource(_empty(_MISSING_COLUMNS), name="missing"),
+        "lines": ColumnDataSource(empty_columns(_LINE_COLUMNS), name="lines"),
+        "points": ColumnDataSource(empty_columns(_POINT_COLUMNS), name="points"),
+        "missing": ColumnDataSource(empty_columns(_MISSING_COLUMNS), name="missing"),
     }
     fig = new_figure(name="spaghetti", title="Each line is one subject", x_label=x_label, y_label=y_label)
     legend_above(fig)
@@ -117,8 +114,8 @@ def spaghetti_data(
     y_all = pd.to_numeric(data[y], errors="coerce").to_numpy(dtype=float)
     keep = ~np.isnan(y_all)
     if not keep.any():
-        return {"lines": _empty(_LINE_COLUMNS), "points": _empty(_POINT_COLUMNS),
-                "missing": _empty(_MISSING_COLUMNS)}
+        return {"lines": empty_columns(_LINE_COLUMNS), "points": empty_columns(_POINT_COLUMNS),
+                "missing": empty_columns(_MISSING_COLUMNS)}
     t_all = data[time].to_numpy(dtype=float)
     yv, t = y_all[keep], t_all[keep]
 
@@ -197,7 +194,7 @@ def spaghetti_data(
         "group": [group_of[c] for c in present],
     }
 
-    missing = _empty(_MISSING_COLUMNS)
+    missing = empty_columns(_MISSING_COLUMNS)
     if visit is not None:
         n_subjects = len(subjects)
         pairs = np.unique(code * len(levels) + pos.astype(np.int64))

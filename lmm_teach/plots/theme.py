@@ -147,3 +147,8 @@ def ordered_levels(values: Sequence) -> list:
         return sorted(uniq)
     except TypeError:  # mixed types: keep order of appearance
         return list(uniq)
+
+
+def empty_columns(columns) -> dict:
+    """A ColumnDataSource's data with the given columns and no rows."""
+    return {c: [] for c in columns}

@@ -14,7 +14,15 @@ import numpy as np
 import pandas as pd
 from bokeh.models import ColumnDataSource, HoverTool
 
-from lmm_teach.plots.theme import GREY, TRUTH_COLOUR, group_colours, legend_above, new_figure, ordered_levels
+from lmm_teach.plots.theme import (
+    GREY,
+    TRUTH_COLOUR,
+    empty_columns,
+    group_colours,
+    legend_above,
+    new_figure,
+    ordered_levels,
+)
 
 __all__ = ["make_visit_means_figure", "visit_means_data"]
 
@@ -25,9 +33,6 @@ _OBSERVED_COLUMNS = ("xs", "ys", "colour", "observed_label")
 _TRUTH_COLUMNS = ("xs", "ys", "colour", "truth_label")
 _POINT_COLUMNS = ("x", "y", "visit", "group", "n", "colour", "label")
 
-
-def _empty(columns) -> dict:
-    return {c: [] for c in columns}
 
 
 def make_visit_means_figure(*, x_label: str = "time", y_label: str = "mean outcome"):
@@ -46,11 +51,11 @@ def make_visit_means_figure(*, x_label: str = "time", y_label: str = "mean outco
     5
     """
     sources = {
-        "complete_lines": ColumnDataSource(_empty(_LINE_COLUMNS), name="complete_lines"),
-        "complete_points": ColumnDataSource(_empty(_POINT_COLUMNS), name="complete_points"),
-        "observed_lines": ColumnDataSource(_empty(_OBSERVED_COLUMNS), name="observed_lines"),
-        "observed_points": ColumnDataSource(_empty(_POINT_COLUMNS), name="observed_points"),
-        "truth": ColumnDataSource(_empty(_TRUTH_COLUMNS), name="truth"),
+        "complete_lines": ColumnDataSource(empty_columns(_LINE_COLUMNS), name="complete_lines"),
+        "complete_points": ColumnDataSource(empty_columns(_POINT_COLUMNS), name="complete_points"),
+        "observed_lines": ColumnDataSource(empty_columns(_OBSERVED_COLUMNS), name="observed_lines"),
+        "observed_points": ColumnDataSource(empty_columns(_POINT_COLUMNS), name="observed_points"),
+        "truth": ColumnDataSource(empty_columns(_TRUTH_COLUMNS), name="truth"),
     }
     fig = new_figure(name="visit-means", title="Visit means: complete cases (ANOVA) and all observed",
                      x_label=x_label, y_label=y_label)
@@ -145,7 +150,7 @@ def visit_means_data(
 
     def lines_and_points(g_of, v_of, means, counts, kind: str, colour_none: str):
         """One line per group through its visit means, in visit order."""
-        lines, points = _empty(_LINE_COLUMNS), _empty(_POINT_COLUMNS)
+        lines, points = empty_columns(_LINE_COLUMNS), empty_columns(_POINT_COLUMNS)
         g_of, v_of = list(g_of), list(v_of)
         for g in groups:
             rows = [i for i, (gi, vi) in enumerate(zip(g_of, v_of, strict=True)) if gi == g and vi in x_of]
@@ -173,7 +178,7 @@ def visit_means_data(
     complete_lines, complete_points = lines_and_points(
         cm_groups, cell_means[visit].tolist(), cell_means["mean"].to_numpy(float), cell_means["n"].to_numpy(),
         "complete cases (ANOVA)", colours[groups[0]])
-    observed_lines, observed_points = _empty(_OBSERVED_COLUMNS), _empty(_POINT_COLUMNS)
+    observed_lines, observed_points = empty_columns(_OBSERVED_COLUMNS), empty_columns(_POINT_COLUMNS)
     if obs is not None:
         G = len(groups)
         g_idx = (np.fromiter(({g: i for i, g in enumerate(groups)}[v] for v in obs["group"]), dtype=np.int64,
@@ -187,7 +192,7 @@ def visit_means_data(
             "all observed", GREY)
         observed_lines["observed_label"] = observed_lines.pop("label")
 
-    truth_lines = _empty(_TRUTH_COLUMNS)
+    truth_lines = empty_columns(_TRUTH_COLUMNS)
     if truth and (time is not None or "mean_time" in cell_means.columns):
         xs = np.asarray([x_of[v] for v in levels if v in x_of])
         for i, _g in enumerate(groups):
