@@ -58,7 +58,7 @@ def main() -> None:
 
     from lmm_teach.design import Design
     from lmm_teach.montecarlo import monte_carlo
-    from lmm_teach.montecarlo_run import default_workers
+    from lmm_teach.montecarlo.run import default_workers
 
     design = Design()
     workers = args.workers or default_workers()

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from lmm_teach.anova import AnovaResult, rm_anova
+from lmm_teach.jsonable import plain, records
 from lmm_teach.lmm import LMMResult, fit_lmm
 from lmm_teach.validate import DataError
 
@@ -66,11 +67,11 @@ class Analysis:
         if self.lmm_categorical is not None:
             c = self.lmm_categorical.to_dict()
             cat = {"formula": c.get("formula"), "tests": c.get("tests", [])}
-        return _json_safe({
+        return plain({
             "lmm": self.lmm.to_dict(),
             "lmm_categorical": cat,
             "anova": None if self.anova is None else self.anova.to_dict(),
-            "comparison": _records(self.comparison),
+            "comparison": records(self.comparison),
             "notes": list(self.notes),
             "warnings": list(self.warnings),
         })
@@ -90,34 +91,6 @@ class Analysis:
         if self.warnings:
             parts += ["", "Warnings:"] + [f"  - {w}" for w in self.warnings]
         return "\n".join(parts)
-
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    out = []
-    for row in frame.to_dict(orient="records"):
-        out.append({k: _plain(v) for k, v in row.items()})
-    return out
-
-
-def _json_safe(obj):
-    """Plain Python values, with None for anything missing or not finite (JSON has no NaN)."""
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return _plain(obj)
-
-
-def _plain(value):
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return None if not np.isfinite(value) else float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return value
 
 
 def analyze(

@@ -1,4 +1,4 @@
-"""Tests of the repeated-measures ANOVA (lmm_teach.anova, lmm_teach.anova_algebra).
+"""Tests of the repeated-measures ANOVA (lmm_teach.anova, lmm_teach.anova.algebra).
 
 Reference numbers come from R (afex 1.2-1, car) through /work/shared/reference:
 every case was fitted as
@@ -25,8 +25,8 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy import stats
 
-import lmm_teach.anova
-import lmm_teach.anova_algebra
+import lmm_teach.anova.algebra
+import lmm_teach.anova.fit
 from lmm_teach.anova import AnovaResult, rm_anova, rm_anova_arrays
 from lmm_teach.validate import DataError
 
@@ -404,7 +404,7 @@ def test_summary_reads_like_afex():
 
 
 def test_docstring_examples_run():
-    for module in (lmm_teach.anova, lmm_teach.anova_algebra):
+    for module in (lmm_teach.anova.fit, lmm_teach.anova.algebra):
         failed, attempted = doctest.testmod(module)
         assert attempted > 0 and failed == 0, module.__name__
 

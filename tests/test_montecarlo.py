@@ -23,9 +23,9 @@ import statsmodels.api as sm
 
 from lmm_teach.design import PRESETS, Design
 from lmm_teach.montecarlo import MonteCarloResult, SweepResult, monte_carlo, sweep, truth_of
-from lmm_teach.montecarlo_run import pick_chunk_size, seed_sequence
-from lmm_teach.montecarlo_stats import performance
-from lmm_teach.montecarlo_worker import (
+from lmm_teach.montecarlo.run import pick_chunk_size, seed_sequence
+from lmm_teach.montecarlo.stats import performance
+from lmm_teach.montecarlo.worker import (
     analyse_anova,
     analyse_lmm,
     analyse_lmm_categorical,
@@ -237,7 +237,7 @@ def test_failed_replicates_are_counted_not_dropped():
 
 
 def test_a_crashing_replicate_does_not_end_the_study(monkeypatch):
-    import lmm_teach.montecarlo_worker as worker
+    import lmm_teach.montecarlo.worker as worker
 
     real = worker.simulate_arrays
     calls = {"n": 0}
@@ -486,7 +486,7 @@ def test_core_does_not_import_the_widget_stack():
 def test_docstring_examples_run():
     import doctest
 
-    import lmm_teach.montecarlo as mc
+    import lmm_teach.montecarlo.study as mc
 
     result = doctest.testmod(mc, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 5 and result.failed == 0
@@ -499,7 +499,7 @@ def test_a_multithreaded_caller_gets_a_forkserver_pool_with_the_same_results():
         "import threading, pandas as pd\n"
         "from lmm_teach.design import Design\n"
         "from lmm_teach.montecarlo import monte_carlo\n"
-        "from lmm_teach.montecarlo_run import _context\n"
+        "from lmm_teach.montecarlo.run import _context\n"
         "stop = threading.Event(); threading.Thread(target=stop.wait, daemon=True).start()\n"
         "assert _context().get_start_method() in ('forkserver', 'spawn')\n"
         "d = Design(n_subjects=10, visit_times=(0, 1, 2))\n"

@@ -28,7 +28,7 @@ import numpy as np
 
 from lmm_teach.design import Design
 from lmm_teach.montecarlo import ANALYSES, MonteCarloResult, monte_carlo
-from lmm_teach.montecarlo_worker import LABELS, TESTS
+from lmm_teach.montecarlo.worker import LABELS, TESTS
 from lmm_teach.plots import set_factors, update_sources
 from lmm_teach.plots.montecarlo import (
     Z,

@@ -16,7 +16,6 @@ estimates ``b_r``, model SEs ``s_r``, p-values ``p_r`` and truth ``beta``::
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 __all__ = ["TABLE_COLUMNS", "performance"]
 
@@ -74,6 +73,3 @@ def performance(est, se, p, lo, hi, n_subjects, n_obs, singular, failed, *, trut
     out["mean_obs"] = float(np.nanmean(no)) if n and np.isfinite(no).any() else np.nan
     return out
 
-
-def empty_table() -> pd.DataFrame:
-    return pd.DataFrame({c: [] for c in TABLE_COLUMNS})

@@ -63,7 +63,7 @@ close to ``alpha``); otherwise it is the power.
 
 Performance measures and their Monte Carlo standard errors are those of
 Morris, White & Crowther (2019, *Stat Med* 38:2074); see
-:mod:`lmm_teach.montecarlo_stats`.
+:mod:`lmm_teach.montecarlo.stats`.
 
 Seeds, workers, cancellation
 ----------------------------
@@ -77,7 +77,7 @@ over the machine's cores; pass ``executor=`` any
 cluster.  ``progress(done, total)`` is called from the calling thread after
 each chunk; ``cancel`` is any object with ``is_set()`` (a
 ``threading.Event``): once set, the study stops and returns the replicates
-finished so far with ``cancelled=True``.  See :mod:`lmm_teach.montecarlo_run`.
+finished so far with ``cancelled=True``.  See :mod:`lmm_teach.montecarlo.run`.
 
 In a Python script (not a notebook) run a study under
 ``if __name__ == "__main__":``, as for any multiprocessing code: when the
@@ -109,9 +109,10 @@ import numpy as np
 import pandas as pd
 
 from lmm_teach.design import Design
-from lmm_teach.montecarlo_run import default_workers, make_pool, run_chunks, seed_sequence
-from lmm_teach.montecarlo_stats import TABLE_COLUMNS, performance
-from lmm_teach.montecarlo_worker import ANALYSES, FIELDS, LABELS, TESTS, Plan, run_chunk, slots_for
+from lmm_teach.jsonable import plain, records
+from lmm_teach.montecarlo.run import default_workers, make_pool, run_chunks, seed_sequence
+from lmm_teach.montecarlo.stats import TABLE_COLUMNS, performance
+from lmm_teach.montecarlo.worker import ANALYSES, FIELDS, LABELS, TESTS, Plan, run_chunk, slots_for
 
 __all__ = ["ANALYSES", "MonteCarloResult", "SweepResult", "monte_carlo", "sweep", "truth_of"]
 
@@ -194,12 +195,12 @@ class MonteCarloResult:
         """Plain JSON-ready values; the per-replicate rows only when asked."""
         out = {
             "design": self.design.to_dict(), "n_reps": self.n_reps, "n_done": self.n_done,
-            "n_failed": self.n_failed, "seed": _plain(self.seed), "alpha": self.alpha,
+            "n_failed": self.n_failed, "seed": plain(self.seed), "alpha": self.alpha,
             "analyses": list(self.analyses), "cancelled": self.cancelled, "elapsed": self.elapsed,
-            "warnings": list(self.warnings), "table": _records(self.table),
+            "warnings": list(self.warnings), "table": records(self.table),
         }
         if replicates:
-            out["replicates"] = _records(self.replicates)
+            out["replicates"] = records(self.replicates)
         return out
 
 
@@ -227,8 +228,8 @@ class SweepResult:
         return head + "\n" + format_table(self.table, columns=cols)
 
     def to_dict(self) -> dict:
-        return {"field": self.field, "values": [_plain(v) for v in self.values],
-                "cancelled": self.cancelled, "elapsed": self.elapsed, "table": _records(self.table),
+        return {"field": self.field, "values": [plain(v) for v in self.values],
+                "cancelled": self.cancelled, "elapsed": self.elapsed, "table": records(self.table),
                 "studies": [r.to_dict() for r in self.results]}
 
 
@@ -525,21 +526,3 @@ def format_table(table: pd.DataFrame, columns: Sequence[str] | None = None) -> s
         if show[c].dtype.kind == "f":
             show[c] = show[c].map(lambda v: "" if not np.isfinite(v) else f"{v:.3g}")
     return show.to_string(index=False)
-
-
-def _plain(v):
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (float, np.floating)):
-        return None if not np.isfinite(v) else float(v)
-    if isinstance(v, np.bool_):
-        return bool(v)
-    if isinstance(v, (tuple, list)):
-        return [_plain(x) for x in v]
-    if isinstance(v, np.random.SeedSequence):
-        return {"entropy": _plain(v.entropy), "spawn_key": [int(k) for k in v.spawn_key]}
-    return v
-
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    return [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]

@@ -53,7 +53,7 @@ __all__ = ["Chunk", "Seeds", "run_chunks", "default_workers", "make_pool", "seed
 # How often the waiting thread wakes up to look at the cancel flag (seconds).
 _POLL = 0.05
 # Preloaded by the forkserver so that its children start with numpy & co imported.
-_WORKER_MODULE = "lmm_teach.montecarlo_worker"
+_WORKER_MODULE = "lmm_teach.montecarlo.worker"
 
 
 class _Flag(Protocol):

@@ -2,7 +2,7 @@
 
 This is the code a worker process runs.  It works on arrays (no DataFrames):
 the fast array-level entry points of :mod:`lmm_teach.simulate`,
-:mod:`lmm_teach.lmm.engine` and :mod:`lmm_teach.anova_algebra`.  The estimands
+:mod:`lmm_teach.lmm.engine` and :mod:`lmm_teach.anova.algebra`.  The estimands
 and tests of each analysis are described in :mod:`lmm_teach.montecarlo`.
 
 Every analysis of every replicate is guarded: an exception, or a result that is
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr, ndtri, stdtr, stdtrit
 
-from lmm_teach.anova_algebra import rm_anova_arrays
+from lmm_teach.anova.algebra import rm_anova_arrays
 from lmm_teach.lmm.engine import fit_arrays
-from lmm_teach.montecarlo_run import Chunk
+from lmm_teach.montecarlo.run import Chunk
 from lmm_teach.simulate import SimArrays, simulate_arrays
 
 __all__ = ["ANALYSES", "LABELS", "TESTS", "Plan", "run_chunk", "slots_for"]

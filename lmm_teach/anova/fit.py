@@ -2,7 +2,7 @@
 
 :func:`rm_anova` turns a long table into the complete-case subjects x visits
 matrix (listwise deletion, reported by subject id) and hands it to the exact
-algebra of :mod:`lmm_teach.anova_algebra`.  The numbers follow
+algebra of :mod:`lmm_teach.anova.algebra`.  The numbers follow
 ``afex::aov_ez(subject, y, data, within = visit, between = between)``: type-III
 sums of squares, Mauchly's test, Greenhouse-Geisser and Huynh-Feldt epsilons
 (the latter printed uncapped), generalised eta squared.
@@ -10,14 +10,14 @@ sums of squares, Mauchly's test, Greenhouse-Geisser and Huynh-Feldt epsilons
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from lmm_teach.anova_algebra import EFFECT_KEYS, rm_anova_arrays
+from lmm_teach.anova.algebra import EFFECT_KEYS, rm_anova_arrays
+from lmm_teach.jsonable import plain_level
 from lmm_teach.validate import Columns, DataError, check_long
 
 __all__ = ["rm_anova", "rm_anova_arrays", "AnovaResult"]
@@ -67,15 +67,15 @@ class AnovaResult:
 
     def to_dict(self) -> dict:
         """The ``"anova"`` object of the JSON contract: plain Python values, None for NaN."""
-        effects = [{key: _plain(row[key]) for key in ("effect", *EFFECT_KEYS)}
+        effects = [{key: plain_level(row[key]) for key in ("effect", *EFFECT_KEYS)}
                    for row in self.table.to_dict("records")]
         return {
             "n_subjects_used": int(self.n_subjects_used),
             "n_subjects_dropped": int(self.n_subjects_dropped),
-            "dropped_subjects": [_plain(s) for s in self.dropped_subjects],
+            "dropped_subjects": [plain_level(s) for s in self.dropped_subjects],
             "n_obs_used": int(self.n_obs_used),
             "effects": effects,
-            "cell_means": [{k: _plain(v) for k, v in r.items()} for r in self.cell_means.to_dict("records")],
+            "cell_means": [{k: plain_level(v) for k, v in r.items()} for r in self.cell_means.to_dict("records")],
             "warnings": list(self.warnings),
         }
 
@@ -164,7 +164,7 @@ def rm_anova(data: pd.DataFrame, *, y: str, subject: str, visit: str, between: s
     the within-subject tests come with Mauchly's test of sphericity and the
     Greenhouse-Geisser and Huynh-Feldt corrections, exactly as
     ``afex::aov_ez(subject, y, data, within = visit, between = between)``
-    (afex 1.2; see :func:`lmm_teach.anova_algebra.rm_anova_arrays` for the
+    (afex 1.2; see :func:`lmm_teach.anova.algebra.rm_anova_arrays` for the
     formulas).
 
     Examples
@@ -197,7 +197,7 @@ def rm_anova(data: pd.DataFrame, *, y: str, subject: str, visit: str, between: s
         i, j = np.argwhere(dup)[0]
         n_dup = int(dup.sum())
         notes.append(f"{n_dup} subject/visit cell{'s' if n_dup != 1 else ''} had more than one row "
-                     f"(e.g. subject {_plain(subjects[i])!r} at {visit} {_plain(visit_levels[j])!r} has "
+                     f"(e.g. subject {plain_level(subjects[i])!r} at {visit} {plain_level(visit_levels[j])!r} has "
                      f"{counts[i, j]} rows); the rows of a cell were averaged.")
 
     groups = None
@@ -209,7 +209,7 @@ def rm_anova(data: pd.DataFrame, *, y: str, subject: str, visit: str, between: s
         groups = b_codes
 
     _check_enough(complete, counts, groups, group_levels, visit_levels, visit, between)
-    dropped = tuple(_plain(s) for s in np.asarray(subjects, dtype=object)[~complete])
+    dropped = tuple(plain_level(s) for s in np.asarray(subjects, dtype=object)[~complete])
     if dropped:
         notes.append(f"{len(dropped)} of {n_all} subjects lack at least one of the {k} visits and were left "
                      f"out (listwise deletion): {_id_list(dropped)}. The RM-ANOVA uses "
@@ -246,7 +246,7 @@ def rm_anova(data: pd.DataFrame, *, y: str, subject: str, visit: str, between: s
         table=table, n_subjects_used=int(complete.sum()), n_subjects_dropped=len(dropped),
         dropped_subjects=dropped, n_obs_used=int(Y.size), cell_means=cell_means,
         warnings=tuple(notes), columns=Columns(y=y, subject=subject, visit=visit, between=between, time=time),
-        visit_levels=tuple(_plain(v) for v in visit_levels),
+        visit_levels=tuple(plain_level(v) for v in visit_levels),
     )
 
 
@@ -260,7 +260,7 @@ def _check_enough(complete, counts, groups, group_levels, visit_levels, visit, b
         j = int(np.argmax(missing))
         raise DataError(
             f"only {n_ok} of {n_all} subjects {'has' if n_ok == 1 else 'have'} all {k} visits of {visit!r} "
-            f"({visit} {_plain(visit_levels[j])!r} is missing for {int(missing[j])} subjects); "
+            f"({visit} {plain_level(visit_levels[j])!r} is missing for {int(missing[j])} subjects); "
             f"the RM-ANOVA needs at least 2; {hint}")
     if groups is None:
         return
@@ -269,7 +269,7 @@ def _check_enough(complete, counts, groups, group_levels, visit_levels, visit, b
         n_g = int((complete & in_group).sum())
         if n_g < 2:
             raise DataError(
-                f"in {between!r} group {_plain(level)!r} only {n_g} of {int(in_group.sum())} subjects "
+                f"in {between!r} group {plain_level(level)!r} only {n_g} of {int(in_group.sum())} subjects "
                 f"{'has' if n_g == 1 else 'have'} all {k} visits of {visit!r}; the RM-ANOVA needs at least 2 "
                 f"complete subjects per group; {hint} (or leave out {between!r})")
 
@@ -317,24 +317,13 @@ def _cell_means(Y, times, g, visit_levels, group_levels, *, visit, between) -> p
         parts["n"].append(np.full(k, len(sub)))
         if times is not None:
             parts["mean_time"].append(times[rows_in].mean(axis=0))
-    frame = {} if between is None else {between: [_plain(lv) for lv in group_levels for _ in range(k)]}
-    frame[visit] = [_plain(v) for v in visit_levels] * n_groups
+    frame = {} if between is None else {between: [plain_level(lv) for lv in group_levels for _ in range(k)]}
+    frame[visit] = [plain_level(v) for v in visit_levels] * n_groups
     if times is not None:
         frame["mean_time"] = np.concatenate(parts["mean_time"])
     frame |= {"mean": np.concatenate(parts["mean"]), "sd": np.concatenate(parts["sd"]),
               "n": np.concatenate(parts["n"])}
     return pd.DataFrame(frame)
-
-
-def _plain(x):
-    """A JSON-friendly Python scalar: numpy scalars unwrapped, NaN as None."""
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and math.isnan(x):
-        return None
-    if x is None or isinstance(x, (str, int, float, bool)):
-        return x
-    return str(x)
 
 
 def _id_list(ids) -> str:

@@ -1,0 +1,23 @@
+"""Monte Carlo studies: simulate a design many times and see how each method behaves.
+
+``monte_carlo(design, n_reps=...)`` returns a :class:`MonteCarloResult`;
+``sweep(design, field, values, ...)`` repeats a study over one knob.
+
+Modules: ``study`` (:func:`monte_carlo`, :func:`sweep`, their results and the
+methods' estimands), ``worker`` (what one process does with a chunk of
+replicates: simulate, analyse, return arrays), ``run`` (seeds, chunks,
+executors, progress and cancellation; no statistics), ``stats`` (the
+performance measures and their Monte Carlo standard errors).
+"""
+
+from lmm_teach.montecarlo.study import (
+    ANALYSES,
+    MonteCarloResult,
+    SweepResult,
+    format_table,
+    monte_carlo,
+    sweep,
+    truth_of,
+)
+
+__all__ = ["ANALYSES", "MonteCarloResult", "SweepResult", "format_table", "monte_carlo", "sweep", "truth_of"]
