@@ -1,7 +1,8 @@
 """The ``lmm-teach`` command line.
 
     lmm-teach fit FILE.csv --y Y --subject S --time T [--visit V] [--between B]
-                  [--cluster C] [--random-slope] [--method reml|ml] [--format text|json]
+                  [--cluster C] [--random-slope] [--method reml|ml] [--df satterthwaite|kenward-roger]
+                  [--format text|json]
     lmm-teach simulate [--preset NAME] [design options] --seed N [--out FILE]
     lmm-teach power [--preset NAME] [design options] --reps N --seed N [--format text|json]
 
@@ -109,6 +110,9 @@ def _build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--cluster", help="column of a level above subject (e.g. clinic)")
     fit.add_argument("--random-slope", action="store_true", help="give every subject its own slope")
     fit.add_argument("--method", choices=["reml", "ml"], default="reml", type=str.lower)
+    fit.add_argument("--df", choices=["satterthwaite", "kenward-roger"], default="satterthwaite", type=str.lower,
+                     help="small-sample method of the fixed-effect tests (default satterthwaite; "
+                          "kenward-roger needs --method reml)")
     fit.add_argument("--format", choices=["text", "json"], default="text")
 
     sim = sub.add_parser("simulate", help="simulate a repeated-measures dataset and write it as CSV",
@@ -143,9 +147,12 @@ def _fit(ns: argparse.Namespace, out) -> int:
     from lmm_teach.compare import analyze
     from lmm_teach.validate import read_csv
 
+    if ns.df == "kenward-roger" and ns.method != "reml":
+        raise _UsageError("lmm-teach fit: --df kenward-roger needs --method reml (Kenward-Roger's method is "
+                          "defined for REML fits)")
     data = read_csv(ns.file)
     analysis = analyze(data, y=ns.y, subject=ns.subject, time=ns.time, visit=ns.visit, between=ns.between,
-                       cluster=ns.cluster, random_slope=ns.random_slope, method=ns.method.upper())
+                       cluster=ns.cluster, random_slope=ns.random_slope, method=ns.method.upper(), df=ns.df)
     return _write(analysis, ns.format, out)
 
 

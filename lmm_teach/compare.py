@@ -105,6 +105,7 @@ def analyze(
     random_slope: bool = False,
     method: str = "REML",
     truth=None,
+    df: str = "satterthwaite",
 ) -> Analysis:
     """Fit the LMM (numeric and categorical time) and the RM-ANOVA, and compare them.
 
@@ -124,6 +125,9 @@ def analyze(
         Give every subject its own slope, ``(time | subject)``.
     method : {"REML", "ML"}
         Estimation method of the LMMs.
+    df : {"satterthwaite", "kenward-roger"}
+        Small-sample method of the LMMs' fixed-effect t and F tests
+        (``fit_lmm``'s ``df``; Kenward-Roger needs REML).
     truth : Design or mapping, optional
         The simulation's true effects, shown beside the estimates.
 
@@ -152,11 +156,11 @@ def analyze(
     """
     visit = visit or time
     lmm = fit_lmm(data, y=y, subject=subject, time=time, visit=visit, between=between, cluster=cluster,
-                  random_slope=random_slope, time_as="numeric", method=method)
+                  random_slope=random_slope, time_as="numeric", method=method, df=df)
     warnings = list(lmm.warnings)
     try:
         lmm_cat = fit_lmm(data, y=y, subject=subject, time=time, visit=visit, between=between,
-                          cluster=cluster, random_slope=False, time_as="categorical", method=method)
+                          cluster=cluster, random_slope=False, time_as="categorical", method=method, df=df)
         warnings += [w for w in lmm_cat.warnings if w not in warnings]
     except DataError as exc:
         lmm_cat = None

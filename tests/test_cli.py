@@ -60,6 +60,22 @@ def test_fit_json_follows_the_contract(case):
     assert tests[visit]["F"] == pytest.approx(ref["F"], rel=1e-3)
 
 
+@pytest.mark.parametrize("case", ["trial_mar", "nested_clinics"])
+def test_fit_kenward_roger_switches_the_fixed_table(case):
+    status, out, err = run(*fit_args(case), "--df", "kenward-roger")
+    assert status == 0, err
+    got = json.loads(out)["lmm"]
+    assert got["ddf"] == "Kenward-Roger"
+    want = json.loads((DATA / f"{case}.expected.json").read_text())["lmm"]["fixed"]
+    rows = {r["term"]: r for r in got["fixed"]}
+    for row in want:
+        # R: summary(lmerTest::lmer(<formula>, REML = TRUE), ddf = "Kenward-Roger")$coefficients
+        assert rows[row["term"]]["se"] == pytest.approx(row["se_kr"], rel=1e-3)
+        assert rows[row["term"]]["df"] == pytest.approx(row["df_kr"], rel=1e-2)
+        assert rows[row["term"]]["p"] == pytest.approx(row["p_kr"], rel=2e-2, abs=1e-4)
+    assert json.loads(run(*fit_args(case))[1])["lmm"]["ddf"] == "Satterthwaite"
+
+
 def test_fit_text_shows_all_three_analyses():
     status, out, err = run("fit", str(DATA / "trial_mar.csv"), "--y", "y", "--subject", "subject", "--time", "time",
                            "--visit", "visit", "--between", "arm")
@@ -100,6 +116,10 @@ def test_simulate_preset_and_list_option():
         (["simulate", "--sd-residual", "-1"], "sd_residual"),
         (["simulate", "--n-subjects", "many"], "invalid int value"),
         (["frobnicate"], "invalid choice"),
+        (["fit", str(DATA / "seed_bp.csv"), "--y", "bp", "--subject", "patient", "--time", "time_num",
+          "--method", "ml", "--df", "kenward-roger"], "needs --method reml"),
+        (["fit", str(DATA / "seed_bp.csv"), "--y", "bp", "--subject", "patient", "--time", "time_num",
+          "--df", "containment"], "invalid choice"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, words):

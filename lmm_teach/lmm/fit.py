@@ -7,6 +7,7 @@ import pandas as pd
 
 from lmm_teach.lmm.deviance import build_problem
 from lmm_teach.lmm.engine import SINGULAR_TOL, EngineFit, _reml, fit_problem
+from lmm_teach.lmm.kenward_roger import kr_fixed_numbers, kr_pieces, kr_test_numbers
 from lmm_teach.lmm.lazy import Deferred
 from lmm_teach.lmm.ranova import lrt_frame, lrt_numbers, random_terms
 from lmm_teach.lmm.result import LMMResult
@@ -56,6 +57,7 @@ def fit_lmm(
     random_slope: bool = False,
     time_as: str = "numeric",
     method: str = "REML",
+    df: str = "satterthwaite",
 ) -> LMMResult:
     """Fit a linear mixed model to long repeated-measures data.
 
@@ -77,6 +79,11 @@ def fit_lmm(
     time_as : {"numeric", "categorical"}
         A straight line in time, or one mean per visit.
     method : {"REML", "ML"}
+    df : {"satterthwaite", "kenward-roger"}
+        The small-sample method of the fixed-effect t and F tests:
+        Satterthwaite (lmerTest's default) or Kenward-Roger (pbkrtest; REML
+        only), whose standard errors are also adjusted for the uncertainty of
+        the variance estimates.
 
     Returns
     -------
@@ -100,7 +107,9 @@ def fit_lmm(
     The fit is an exact profiled REML/ML optimisation in the relative
     covariance factor theta (Bates et al. 2015, lme4); fixed effects get
     Satterthwaite df and type-III F tests as in lmerTest (Kuznetsova et al.
-    2017); random terms get likelihood-ratio tests as ``lmerTest::ranova``.
+    2017), or with ``df="kenward-roger"`` Kenward-Roger standard errors, df and
+    scaled F tests as pbkrtest (Kenward & Roger 1997; Halekoh & Hojsgaard
+    2014; :mod:`lmm_teach.lmm.kenward_roger`); random terms get likelihood-ratio tests as ``lmerTest::ranova``.
     The numbers match R to the reference tolerances (tests/test_lmm_reference.py).
 
     Examples
@@ -114,6 +123,7 @@ def fit_lmm(
     bp ~ time_num + (1 | patient)
     """
     reml = _reml(method)
+    ddf = _ddf(df, reml)
     if time_as not in ("numeric", "categorical"):
         raise ValueError(f"time_as must be 'numeric' or 'categorical', not {time_as!r}")
     categorical = time_as == "categorical"
@@ -150,8 +160,14 @@ def fit_lmm(
 
     # Every number now (numpy), every table on first access (lmm.lazy).
     names = design.names
-    fixed = fixed_numbers(fit)
-    test_names, tests = test_numbers(fit, design)
+    if ddf == "Kenward-Roger":
+        pieces = kr_pieces(X, subj, time=t, random_slope=random_slope, cluster=clus,
+                           theta=fit.theta, sigma2=fit.solution.sigma2, beta=fit.solution.beta)
+        fixed = kr_fixed_numbers(pieces)
+        test_names, tests = kr_test_numbers(pieces, design)
+    else:
+        fixed = fixed_numbers(fit)
+        test_names, tests = test_numbers(fit, design)
     variance, icc = variance_numbers(fit, subject=subject, time=time, cluster=cluster)
     sol = fit.solution
     ranef = [(subject, sol.b_subject, subj_levels, ("(Intercept)", time)[:q])]
@@ -176,8 +192,21 @@ def fit_lmm(
         ranef=Deferred(ranef_frames, (tuple(ranef),)), fitted=Deferred(fitted_series, (fitted, checked.index)),
         random_tests=Deferred(lrt_frame, random_tests), warnings=tuple(warn), time_as=time_as,
         random_slope=bool(random_slope), n_groups=n_groups, theta=tuple(float(x) for x in fit.theta),
-        sigma=float(np.sqrt(sol.sigma2)), data=Deferred(LongArrays.frame, (checked,)),
+        sigma=float(np.sqrt(sol.sigma2)), data=Deferred(LongArrays.frame, (checked,)), ddf=ddf,
     )
+
+
+def _ddf(df: str, reml: bool) -> str:
+    """The df method's display name ("Satterthwaite" or "Kenward-Roger") from ``df``."""
+    key = str(df).lower().replace("_", "-").replace(" ", "-")
+    if key in ("satterthwaite", "satt"):
+        return "Satterthwaite"
+    if key in ("kenward-roger", "kr", "kenward-rogers"):
+        if not reml:
+            raise ValueError("Kenward-Roger df are defined for REML fits only (as in lmerTest and pbkrtest): "
+                             "use method='REML' or df='satterthwaite'")
+        return "Kenward-Roger"
+    raise ValueError(f"df must be 'satterthwaite' or 'kenward-roger', not {df!r}")
 
 
 def _warnings(fit: EngineFit, *, n_missing: int, y: str, subject: str, time: str,

@@ -70,11 +70,13 @@ class LMMResult:
         The column roles.
     fixed : DataFrame
         Indexed by term: ``estimate, se, df, t, p, ci_low, ci_high, p_wald``
-        (Satterthwaite df, t-based 95 % CI; ``p_wald`` is the Wald z-test).
+        (Satterthwaite df, or Kenward-Roger se and df: see ``ddf``; t-based
+        95 % CI; ``p_wald`` is the Wald z-test).
     cov_fixed : DataFrame
         Covariance matrix of the fixed effects.
     tests : DataFrame
-        ``term, F, df_num, df_den, p``: type-III F tests, Satterthwaite df.
+        ``term, F, df_num, df_den, p``: type-III F tests, Satterthwaite df
+        (or Kenward-Roger's scaled F and df: see ``ddf``).
     variance : DataFrame
         ``group, var1, var2, vcov, sdcor`` as R's ``as.data.frame(VarCorr(m))``:
         a row with ``var2`` is a covariance, its ``sdcor`` the correlation.
@@ -94,6 +96,10 @@ class LMMResult:
         Subject-specific fitted values of the rows used, with their original index.
     random_tests : DataFrame
         ``term, loglik, LRT, df, p`` as ``lmerTest::ranova``.
+    ddf : str
+        The method of the fixed-effect tests: ``"Satterthwaite"`` or
+        ``"Kenward-Roger"`` (``fit_lmm(..., df=...)``).  ``cov_fixed`` stays
+        the plug-in ``vcov(beta)`` either way, as lme4's ``vcov``.
     warnings : tuple of str
         What a learner should know about this fit.
 
@@ -131,6 +137,7 @@ class LMMResult:
     theta: tuple = ()
     sigma: float = float("nan")
     data: pd.DataFrame | None = LazyField(default=None)
+    ddf: str = "Satterthwaite"
 
     # ------------------------------------------------------------------ basics
     @property
@@ -149,9 +156,9 @@ class LMMResult:
 
     # ------------------------------------------------------------------ text
     def summary(self) -> str:
-        """A text summary laid out like lme4's ``summary()`` with lmerTest's Satterthwaite df."""
+        """A text summary laid out like lme4's ``summary()`` with lmerTest's Satterthwaite (or Kenward-Roger) df."""
         how = "REML" if self.method == "REML" else "maximum likelihood"
-        lines = [f"Linear mixed model fit by {how}. t-tests use Satterthwaite's method",
+        lines = [f"Linear mixed model fit by {how}. t-tests use {self.ddf}'s method",
                  f"Formula: {self.formula}", ""]
         if self.method == "REML":
             lines.append(f"REML criterion at convergence: {self.deviance:.4f}")
@@ -190,7 +197,7 @@ class LMMResult:
         lines.append("---")
         lines.append("Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
         if len(self.tests):
-            lines += ["", "Type III tests of the fixed terms (F, Satterthwaite df):"]
+            lines += ["", f"Type III tests of the fixed terms (F, {self.ddf} df):"]
             t = self.tests
             tt = pd.DataFrame({"F": t["F"].map(lambda x: f"{x:.4g}"),
                                "df_num": t["df_num"].map(lambda x: f"{x:.0f}"),
@@ -229,6 +236,7 @@ class LMMResult:
         return {
             "formula": self.formula,
             "method": self.method,
+            "ddf": self.ddf,
             "time_as": self.time_as,
             "n_obs": int(self.n_obs),
             "n_subjects": int(self.n_subjects),
