@@ -117,15 +117,23 @@ def kr_pieces(X: np.ndarray, subject: np.ndarray, *, time: np.ndarray | None, ra
         rows = order[first[:, None] + np.arange(m)[None, :]]  # (B, m)
         Xb = X[rows]  # (B, m, p)
         G = _block_matrices(subj[rows], tt[rows], q, None if cluster is None else clus[rows])  # (B, k, m, m)
-        V = np.einsum("k,bkij->bij", gamma, G)
+        B = rows.shape[0]
+        V = np.tensordot(G, gamma, axes=([1], [0]))  # (B, m, m)
         Vi = np.linalg.inv(V)
-        ViX = Vi @ Xb  # (B, m, p)
+        ViX = (Vi @ Xb).reshape(B * m, p)
         H = G @ Vi[:, None]  # (B, k, m, m): G_k V^-1
         O = H @ Xb[:, None]  # (B, k, m, p): G_k V^-1 X
-        XtVX += np.einsum("bmp,bmq->pq", Xb, ViX)
-        P -= np.einsum("bkmp,bmq->kpq", O, ViX)
-        Q += np.einsum("bkmp,blmq->klpq", O, Vi[:, None] @ O)
-        ktrace += np.einsum("bkij,blji->kl", H, H)
+        ViO = Vi[:, None] @ O
+        # sums over blocks as single matrix products (rows b*m + i)
+        Ok = O.transpose(1, 0, 2, 3).reshape(k, B * m, p)
+        XtVX += Xb.reshape(B * m, p).T @ ViX
+        P -= Ok.transpose(0, 2, 1) @ ViX
+        lhs = Ok.transpose(0, 2, 1).reshape(k * p, B * m)
+        rhs = ViO.transpose(1, 0, 2, 3).reshape(k, B * m, p).transpose(1, 0, 2).reshape(B * m, k * p)
+        Q += (lhs @ rhs).reshape(k, p, k, p).transpose(0, 2, 1, 3)
+        Hk = H.transpose(1, 0, 2, 3).reshape(k, -1)
+        HkT = H.transpose(1, 0, 3, 2).reshape(k, -1)
+        ktrace += Hk @ HkT.T
     XtVX = 0.5 * (XtVX + XtVX.T)
     phi = np.linalg.inv(XtVX)
     phi = 0.5 * (phi + phi.T)
