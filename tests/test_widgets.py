@@ -276,3 +276,15 @@ def test_teaching_notes_say_each_thing_once():
     quiet = SimpleNamespace(lmm=SimpleNamespace(singular=False, converged=True), anova=object(),
                             warnings=(), notes=("a note for the Compare tab",))
     assert teaching_notes(quiet) == []
+
+
+def test_fixed_table_names_the_df_method():
+    """The HTML fixed-effects table says which df it shows (fit_lmm's df argument)."""
+    from lmm_teach import load_bp
+    from lmm_teach.lmm import fit_lmm
+    from lmm_teach.widgets.tables import fixed_table
+
+    bp = load_bp()
+    kw = dict(y="bp", subject="patient", time="time_num")
+    assert "df (Satterthwaite)" in fixed_table(fit_lmm(bp, **kw))
+    assert "df (Kenward-Roger)" in fixed_table(fit_lmm(bp, df="kenward-roger", **kw))

@@ -90,7 +90,7 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 
 
 def fixed_table(lmm, *, truth: Mapping | None = None) -> str:
-    """Fixed effects: estimate, SE, Satterthwaite df, t, p, 95 % CI (and the truth)."""
+    """Fixed effects: estimate, SE, df (Satterthwaite or Kenward-Roger, as fitted), t, p, 95 % CI (and the truth)."""
     rows = []
     for term, r in lmm.fixed.iterrows():
         row = dict(r)
@@ -100,7 +100,7 @@ def fixed_table(lmm, *, truth: Mapping | None = None) -> str:
             row["truth"] = truth.get(generic_term(term, lmm.columns), np.nan)
         rows.append(row)
     cols = [("term", "term", None), ("estimate", "estimate", None), ("se", "SE", None),
-            ("df", "df (Satterthwaite)", lambda v: fmt(v, 4)), ("t", "t", None), ("p", "p", fmt_p),
+            ("df", f"df ({getattr(lmm, 'ddf', 'Satterthwaite')})", lambda v: fmt(v, 4)), ("t", "t", None), ("p", "p", fmt_p),
             ("ci", "95 % CI", str)]
     if truth:
         cols.append(("truth", "truth", None))
