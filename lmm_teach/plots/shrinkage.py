@@ -13,6 +13,13 @@ Two shapes, one per model:
   simulation;
 * random intercept and slope (``kind="slope"``): level (x) against slope (y),
   arrows in the plane, the population line as a diamond per group.
+
+With ``cov`` (the estimated covariance of the random effects) the plot also
+shows the estimated distribution of the subjects around the population line:
+a density curve over the LMM row (intercept) or the 50 % and 95 % contour
+ellipses (slope); ``true_cov`` adds the true one of a simulation (dashed).
+``cond_sd`` adds an interval of +-1.96 conditional SDs around each BLUP: a
+small stacked "caterpillar" under the LMM row (intercept), a cross (slope).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import pandas as pd
 from bokeh.models import Arrow, ColumnDataSource, FixedTicker, HoverTool, NormalHead, Range1d
 
 from lmm_teach.plots.theme import TRUTH_COLOUR, empty_columns, group_colours, legend_above, new_figure
+from lmm_teach.pooling import ellipse
 
 __all__ = ["make_shrinkage_figure", "shrinkage_data", "shrinkage_kind", "ROWS"]
 
@@ -35,6 +43,11 @@ ROWS = {"own": 2.0, "lmm": 1.0, "truth": 0.0}
 _SUBJECT_COLUMNS = ("subject", "n_obs", "colour", "own_x", "own_y", "lmm_x", "lmm_y", "truth_x", "truth_y",
                     "own_slope", "lmm_slope", "truth_slope")
 _POP_COLUMNS = ("x", "y", "x0", "y0", "x1", "y1", "colour", "label")
+_CURVE_COLUMNS = ("xs", "ys", "colour")
+_INTERVAL_COLUMNS = ("x0", "y0", "x1", "y1", "colour", "subject", "sd")
+#: Height of the density curves over their row (intercept kind), and the band of the caterpillar.
+_CURVE_HEIGHT = 0.45
+_CATERPILLAR = (0.52, 0.92)
 
 
 
@@ -56,19 +69,24 @@ def make_shrinkage_figure(*, kind: str = "intercept", x_label: str = "level at t
     -------
     (figure, sources)
         ``sources``: ``"subjects"`` (one row per subject: own, LMM and true
-        estimates; the arrows) and ``"population"``.
+        estimates; the arrows), ``"population"``, ``"estimated"`` and
+        ``"true"`` (the distribution of the random effects: density curves or
+        ellipses) and ``"intervals"`` (the BLUPs' conditional intervals).
 
     Examples
     --------
     >>> fig, sources = make_shrinkage_figure(kind="slope")
     >>> sorted(sources)
-    ['population', 'subjects']
+    ['estimated', 'intervals', 'population', 'subjects', 'true']
     """
     if kind not in ("intercept", "slope"):
         raise ValueError(f"kind must be 'intercept' or 'slope', got {kind!r}")
     sources = {
         "subjects": ColumnDataSource(empty_columns(_SUBJECT_COLUMNS), name="subjects"),
         "population": ColumnDataSource(empty_columns(_POP_COLUMNS), name="population"),
+        "estimated": ColumnDataSource(empty_columns(_CURVE_COLUMNS), name="estimated"),
+        "true": ColumnDataSource(empty_columns(_CURVE_COLUMNS), name="true"),
+        "intervals": ColumnDataSource(empty_columns(_INTERVAL_COLUMNS), name="intervals"),
     }
     if kind == "intercept":
         fig = new_figure(name="shrinkage", title="Shrinkage: own estimate -> LMM estimate",
@@ -85,6 +103,13 @@ def make_shrinkage_figure(*, kind: str = "intercept", x_label: str = "level at t
         legend_above(fig)
         fig.scatter("x", "y", source=sources["population"], marker="diamond", size=16,
                     fill_color="colour", line_color="black", legend_field="label")
+    fig.multi_line("xs", "ys", source=sources["estimated"], line_color="colour", line_width=2, line_alpha=0.6,
+                   legend_label="estimated distribution")
+    fig.multi_line("xs", "ys", source=sources["true"], line_color=TRUTH_COLOUR, line_dash="dashed",
+                   line_width=1.5, line_alpha=0.7, legend_label="true distribution")
+    iv = fig.segment("x0", "y0", "x1", "y1", source=sources["intervals"], line_color="colour", line_alpha=0.45,
+                     line_width=1.5, legend_label="BLUP +- 1.96 conditional SD")
+    fig.add_tools(HoverTool(renderers=[iv], tooltips=[("subject", "@subject"), ("conditional SD", "@sd{0.000}")]))
     src = sources["subjects"]
     head = NormalHead(size=6, fill_color="colour", line_color="colour", fill_alpha=0.7, line_alpha=0.7)
     fig.add_layout(Arrow(end=head, source=src, x_start="own_x", y_start="own_y", x_end="lmm_x", y_end="lmm_y",
@@ -106,6 +131,9 @@ def shrinkage_data(
     *,
     groups: Mapping | None = None,
     truth: pd.DataFrame | None = None,
+    cov: np.ndarray | None = None,
+    true_cov: np.ndarray | None = None,
+    cond_sd: pd.DataFrame | None = None,
 ) -> dict[str, dict]:
     """The columns of the shrinkage plot's sources.
 
@@ -122,11 +150,16 @@ def shrinkage_data(
         The subjects' true lines, indexed by subject: ``intercept`` (and
         ``slope``), fixed and random parts added.  Subjects without one get NaN
         (not drawn).
+    cov, true_cov : ndarray, optional
+        Estimated (and true) covariance of the random effects
+        (:func:`lmm_teach.pooling.ranef_covariance`): 1 x 1 or 2 x 2.
+    cond_sd : DataFrame, optional
+        :func:`lmm_teach.pooling.conditional_sd` of the fit.
 
     Returns
     -------
     dict
-        ``{"subjects", "population"}``, each a dict of columns for
+        ``{"subjects", "population", "estimated", "true", "intervals"}``, each a dict of columns for
         ``source.data = ...``.  ``own_x``/``lmm_x``/``truth_x`` are levels at
         time 0; the ``_y`` columns are slopes (random-slope model) or the rows
         of :data:`ROWS` (random intercept only).
@@ -202,4 +235,72 @@ def shrinkage_data(
         population["y1"].append(y1)
         population["colour"].append(colour[rows[0]])
         population["label"].append(labels[rows[0]])
-    return {"subjects": out, "population": population}
+    centres = list(zip(population["x"], population["y"] if kind == "slope" else [None] * len(population["x"]),
+                       population["colour"]))
+    return {"subjects": out, "population": population,
+            "estimated": _distribution(kind, cov, centres, ROWS["lmm"]),
+            "true": _distribution(kind, true_cov, [(x, y, TRUTH_COLOUR) for x, y, _ in centres], ROWS["truth"]),
+            "intervals": _intervals(kind, shrink, cond_sd, subjects, colour, lmm_x,
+                                    lmm_slope if kind == "slope" else None)}
+
+
+def _distribution(kind: str, cov, centres, row: float) -> dict:
+    """Density curves (intercept) or 50 % and 95 % ellipses (slope) of N(centre, cov), one per centre."""
+    out = empty_columns(_CURVE_COLUMNS)
+    if cov is None:
+        return out
+    cov = np.atleast_2d(np.asarray(cov, float))
+    if not np.all(np.isfinite(cov)):
+        return out
+    for x, y, colour in centres:
+        if kind == "slope":
+            if cov.shape != (2, 2):
+                continue
+            for level in (0.5, 0.95):
+                ex, ey = ellipse(cov, center=(x, y), level=level, n=80)
+                out["xs"].append(ex.tolist())
+                out["ys"].append(ey.tolist())
+                out["colour"].append(colour)
+        else:
+            sd = float(np.sqrt(cov[0, 0]))
+            if sd <= 0:  # a singular fit: all its mass at the population line
+                xs, ys = [x, x], [row, row + _CURVE_HEIGHT]
+            else:
+                g = np.linspace(-3.0, 3.0, 61)
+                xs, ys = (x + sd * g).tolist(), (row + _CURVE_HEIGHT * np.exp(-0.5 * g * g)).tolist()
+            out["xs"].append(xs)
+            out["ys"].append(ys)
+            out["colour"].append(colour)
+    return out
+
+
+def _intervals(kind, shrink, cond_sd, subjects, colour, lmm_x, lmm_slope) -> dict:
+    out = empty_columns(_INTERVAL_COLUMNS)
+    if cond_sd is None or not len(subjects):
+        return out
+    sd = cond_sd.reindex(shrink.index)
+    s0 = sd["sd_intercept"].to_numpy(float)
+    n = len(subjects)
+    if kind == "slope":
+        s1 = sd["sd_slope"].to_numpy(float) if "sd_slope" in sd.columns else np.full(n, np.nan)
+        for i in range(n):
+            out["x0"] += [lmm_x[i] - 1.96 * s0[i], lmm_x[i]]
+            out["x1"] += [lmm_x[i] + 1.96 * s0[i], lmm_x[i]]
+            out["y0"] += [lmm_slope[i], lmm_slope[i] - 1.96 * s1[i]]
+            out["y1"] += [lmm_slope[i], lmm_slope[i] + 1.96 * s1[i]]
+            out["colour"] += [colour[i]] * 2
+            out["subject"] += [subjects[i]] * 2
+            out["sd"] += [float(s0[i]), float(s1[i])]
+        return out
+    lo, hi = _CATERPILLAR
+    rank = np.empty(n)
+    rank[np.argsort(lmm_x, kind="stable")] = np.arange(n)
+    yy = lo + (hi - lo) * (rank / max(n - 1, 1))
+    out["x0"] = (lmm_x - 1.96 * s0).tolist()
+    out["x1"] = (lmm_x + 1.96 * s0).tolist()
+    out["y0"] = yy.tolist()
+    out["y1"] = yy.tolist()
+    out["colour"] = list(colour)
+    out["subject"] = list(subjects)
+    out["sd"] = s0.tolist()
+    return out

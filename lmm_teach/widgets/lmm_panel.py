@@ -127,7 +127,7 @@ class LMMPanel(Panel):
             groups = None
             if cols.between is not None and data is not None:
                 groups = data.groupby(cols.subject, observed=True)[cols.between].first().to_dict()
-            shrink_out = shrinkage_data(shrink, groups=groups, truth=subject_truth)
+            shrink_out = shrinkage_data(shrink, groups=groups, truth=subject_truth, **_distributions(result, truth))
 
         def show() -> None:
             self.result = result
@@ -163,6 +163,17 @@ class LMMPanel(Panel):
         for axis, text in labels.items():
             if axis.axis_label != text:
                 axis.axis_label = text
+
+
+def _distributions(result, truth: Mapping | None) -> dict:
+    """The shrinkage plot's estimated and true random-effects distributions and the BLUP intervals."""
+    from lmm_teach.pooling import conditional_sd, ranef_covariance, true_covariance
+
+    try:
+        return {"cov": ranef_covariance(result), "cond_sd": conditional_sd(result),
+                "true_cov": true_covariance(truth, random_slope=result.random_slope)}
+    except (KeyError, ValueError, IndexError):  # a categorical-time fit or a cluster level: no overlay
+        return {}
 
 
 def _header(result) -> str:
