@@ -1,0 +1,123 @@
+"""The "drag a measurement" figure: the data as draggable points under each subject's line.
+
+One figure, three sets of subject lines on the same axes (switch with
+:func:`set_pooling`): no pooling (each subject alone), complete pooling (one
+regression for everyone) and partial pooling (the LMM).  The points carry a
+``PointDrawTool``: a learner drags a measurement up or down (or, when
+adding is on, taps to add one) and BokehJS sends the edited column data to
+the kernel on release, where the panel refits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from bokeh.models import ColumnDataSource, HoverTool, PointDrawTool
+
+from lmm_teach.plots.theme import GREY, OKABE_ITO, empty_columns, new_figure
+
+__all__ = ["make_refit_figure", "refit_data", "set_pooling", "POOLING", "POINT_COLUMNS"]
+
+#: Pooling key -> (label, colour).
+POOLING = {
+    "none": ("no pooling: each subject alone", OKABE_ITO["orange"]),
+    "complete": ("complete pooling: one line for all", OKABE_ITO["black"]),
+    "partial": ("partial pooling: the LMM", OKABE_ITO["blue"]),
+}
+POINT_COLUMNS = ("x", "y", "row", "subject", "colour", "size")
+_LINE_COLUMNS = ("xs", "ys", "subject", "alpha", "width")
+HIGHLIGHT = OKABE_ITO["vermillion"]
+
+
+def make_refit_figure(*, x_label: str = "time", y_label: str = "outcome"):
+    """Build the (empty) figure once.
+
+    Returns
+    -------
+    (figure, sources, tool)
+        ``sources``: ``"points"`` (draggable) and one line source per pooling
+        key; ``tool``: the ``PointDrawTool`` (``tool.add`` switches adding).
+
+    Examples
+    --------
+    >>> fig, sources, tool = make_refit_figure()
+    >>> sorted(sources), tool.add
+    (['complete', 'none', 'partial', 'points'], False)
+    """
+    sources = {"points": ColumnDataSource(empty_columns(POINT_COLUMNS), name="points")}
+    fig = new_figure(name="refit", title="Drag a measurement: the model refits when you let go",
+                     x_label=x_label, y_label=y_label)
+    for key, (label, colour) in POOLING.items():
+        sources[key] = ColumnDataSource(empty_columns(_LINE_COLUMNS), name=key)
+        fig.multi_line("xs", "ys", source=sources[key], line_color=colour, line_alpha="alpha",
+                                        line_width="width", name=f"lines-{key}", visible=key == "partial")
+    pts = fig.scatter("x", "y", source=sources["points"], size="size", fill_color="colour", line_color="white",
+                      line_width=0.5, alpha=0.9, name="points")
+    tool = PointDrawTool(renderers=[pts], add=False, drag=True, empty_value="")
+    fig.add_tools(tool)
+    fig.toolbar.active_drag = tool
+    fig.toolbar.active_tap = tool
+    fig.add_tools(HoverTool(renderers=[pts], tooltips=[("subject", "@subject"), ("time", "@x{0.00}"),
+                                                       ("y", "@y{0.00}")]))
+    return fig, sources, tool
+
+
+def set_pooling(fig, key: str) -> None:
+    """Show the lines of one pooling (``"none"``, ``"complete"``, ``"partial"``) or ``"all"``."""
+    for k in POOLING:
+        want = key in (k, "all")
+        for r in fig.select(name=f"lines-{k}"):
+            if r.visible != want:
+                r.visible = want
+
+
+def refit_data(work: pd.DataFrame, lines: pd.DataFrame, *, y: str, subject: str, time: str,
+               highlight=None) -> dict[str, dict]:
+    """The figure's columns from the (edited) data and :func:`lmm_teach.pooling.pooling_lines`.
+
+    Parameters
+    ----------
+    work : DataFrame
+        The data being edited, one row per measurement, with a ``_row`` id column.
+    lines : DataFrame
+        :func:`lmm_teach.pooling.pooling_lines` of the LMM fitted to ``work``.
+    highlight : optional
+        A subject drawn in the highlight colour (the one last edited).
+
+    Examples
+    --------
+    >>> import lmm_teach
+    >>> from lmm_teach.pooling import pooling_lines
+    >>> bp = lmm_teach.load_bp()
+    >>> m = lmm_teach.fit_lmm(bp, y="bp", subject="patient", time="time_num")
+    >>> work = bp.assign(_row=range(len(bp)))
+    >>> out = refit_data(work, pooling_lines(bp, m), y="bp", subject="patient", time="time_num")
+    >>> len(out["points"]["x"]), len(out["partial"]["xs"])
+    (30, 10)
+    """
+    ok = work[y].notna().to_numpy()
+    w = work[ok]
+    subj = w[subject].astype(str).to_numpy()
+    hl = None if highlight is None else str(highlight)
+    is_hl = subj == hl
+    points = {"x": w[time].to_numpy(float), "y": w[y].to_numpy(float), "row": w["_row"].to_numpy(),
+              "subject": subj.tolist(), "colour": np.where(is_hl, HIGHLIGHT, GREY).tolist(),
+              "size": np.where(is_hl, 9, 7).tolist()}
+    out = {"points": points}
+    names = lines.index.astype(str).to_numpy()
+    t0 = lines["t_min"].to_numpy(float)
+    t1 = lines["t_max"].to_numpy(float)
+    for key in POOLING:
+        a = lines[f"{key}_intercept"].to_numpy(float)
+        b = lines[f"{key}_slope"].to_numpy(float)
+        good = np.isfinite(a) & np.isfinite(b) & np.isfinite(t0)
+        cols = empty_columns(_LINE_COLUMNS)
+        for i in np.flatnonzero(good):
+            cols["xs"].append([float(t0[i]), float(t1[i])])
+            cols["ys"].append([float(a[i] + b[i] * t0[i]), float(a[i] + b[i] * t1[i])])
+            cols["subject"].append(str(names[i]))
+            is_h = names[i] == hl
+            cols["alpha"].append(0.95 if is_h else 0.45)
+            cols["width"].append(3.5 if is_h else 1.5)
+        out[key] = cols
+    return out
