@@ -41,6 +41,8 @@ class DesignPanel(Panel):
         Named classroom designs (:data:`lmm_teach.design.PRESETS`).
     random_slope : ipywidgets.Checkbox
         A model option, not a Design field: fit ``(time | subject)``.
+    sweep : SweepControl
+        A Play control that moves one knob step by step (``sweep.play``).
     batcher : Batcher
         ``panel.on_change(callback)`` runs the callback once per change, or once
         per ``with panel.hold():`` block.
@@ -106,8 +108,12 @@ class DesignPanel(Panel):
             groups.append(widgets.VBox([widgets.HTML("<h4>More</h4>"), *rest]))
         model = widgets.VBox([widgets.HTML("<h4 style='margin:8px 0 2px 0'>Model fitted</h4>"),
                               self.random_slope])
+        from lmm_teach.widgets.sweep import SweepControl
+
+        self.sweep = SweepControl(self)
         self.layout = widgets.VBox(
-            [self.preset, widgets.HBox([self.seed, self.new_sample]), self.status.widget, *groups, model],
+            [self.preset, widgets.HBox([self.seed, self.new_sample]), self.status.widget, *groups, model,
+             self.sweep.layout],
             layout=widgets.Layout(width="420px"),
         )
         self._finish_layout("lmm-design")

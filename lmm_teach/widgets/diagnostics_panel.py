@@ -13,7 +13,7 @@ from lmm_teach.widgets.base import Panel, StatusArea, escape
 from lmm_teach.widgets.lazy_tab import FollowsExplorer
 from lmm_teach.widgets.notebook import embed
 
-__all__ = ["DiagnosticsPanel", "explorer_tab"]
+__all__ = ["DiagnosticsPanel", "ModelChecksTab", "explorer_tab"]
 
 _WHAT = {
     "fitted": "Look for: a curve (the mean model misses a shape) or a funnel (spread grows with the level).",
@@ -96,8 +96,40 @@ class DiagnosticsPanel(Panel, FollowsExplorer):
         self.prepare(result)()
 
 
-def explorer_tab(explorer) -> DiagnosticsPanel:
-    """The Explorer's "Diagnostics" tab: the diagnostics of the LMM it shows (drawn when selected)."""
-    panel = DiagnosticsPanel()
+class ModelChecksTab(Panel, FollowsExplorer):
+    """The Explorer's "Diagnostics" tab: the residual diagnostics, then the likelihood surface.
+
+    Attributes
+    ----------
+    diagnostics : DiagnosticsPanel
+    surface : lmm_teach.widgets.surface_panel.SurfacePanel
+    """
+
+    def __init__(self):
+        from lmm_teach.widgets.surface_panel import SurfacePanel
+
+        self.result = None
+        self.status = StatusArea()
+        self.diagnostics = DiagnosticsPanel()
+        self.surface = SurfacePanel()
+        head = widgets.HTML("<h4 style='margin:10px 0 2px 0'>The likelihood surface</h4>"
+                            "<p style='margin:0 0 4px 0'>Where the REML fit found its variance parameters, and "
+                            "why an estimate can land on the boundary 0 (a singular fit).</p>")
+        self.layout = widgets.VBox([self.status.widget, self.diagnostics.layout, head, self.surface.layout])
+        self._finish_layout("lmm-model-checks")
+
+    def update(self, result) -> None:
+        """Show the diagnostics and the surface of a new fit (the surface explains what it cannot draw)."""
+        self.diagnostics.update(result)
+        self.result = result
+        try:
+            self.surface.update(result)
+        except ValueError as exc:
+            self.surface.status.problem("No surface for this model", str(exc))
+
+
+def explorer_tab(explorer) -> ModelChecksTab:
+    """The Explorer's "Diagnostics" tab: diagnostics and likelihood surface of its LMM (drawn when selected)."""
+    panel = ModelChecksTab()
     panel.follow(explorer)
     return panel

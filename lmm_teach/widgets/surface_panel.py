@@ -19,10 +19,9 @@ from lmm_teach.lmm.surface import deviance_surface, problem_of, profile_intercep
 from lmm_teach.plots import update_sources
 from lmm_teach.plots.surface import contour_data, make_contour_figure, make_profile_figure, profile_data
 from lmm_teach.widgets.base import Panel, StatusArea, escape
-from lmm_teach.widgets.lazy_tab import FollowsExplorer
 from lmm_teach.widgets.notebook import embed
 
-__all__ = ["SurfacePanel", "explorer_tab", "optimizer_path", "profile_reading"]
+__all__ = ["SurfacePanel", "optimizer_path", "profile_reading", "contour_reading"]
 
 
 def optimizer_path(result):
@@ -73,7 +72,7 @@ def contour_reading(surf) -> str:
     return text
 
 
-class SurfacePanel(Panel, FollowsExplorer):
+class SurfacePanel(Panel):
     """The profiled (RE)ML surface of a fit: a profile (random intercept) or contours (random slope).
 
     Parameters
@@ -170,9 +169,3 @@ class SurfacePanel(Panel, FollowsExplorer):
     def _on_step(self, change) -> None:
         self.show_step(int(change["new"]))
 
-
-def explorer_tab(explorer) -> SurfacePanel:
-    """The Explorer's "Likelihood" tab (drawn when selected)."""
-    panel = SurfacePanel()
-    panel.follow(explorer)
-    return panel
