@@ -50,6 +50,7 @@ def test_drag_moves_the_blup_and_never_the_users_data(sim):
     assert panel.blup(subj) > b0 + 0.5
     assert panel.result.icc != icc0
     assert subj in panel.change and "->" in panel.change
+    assert "moved" in panel.info.value and "1 edit" in panel.info.value      # what the learner reads
     pd.testing.assert_frame_equal(data, before)                  # the learner's DataFrame is untouched
     assert np.allclose(panel.data["time"], before["time"])       # time snapped back
     pts = panel.sources["points"].data

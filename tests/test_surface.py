@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import lmm_teach
-from lmm_teach.lmm.surface import deviance_surface, problem_of, profile_intercept
+from lmm_teach.lmm.profile import deviance_surface, problem_of, profile_intercept
 
 DATA = "tests/data"
 
@@ -90,7 +90,7 @@ def test_wrong_model_kind_is_explained(bp_fit):
 
 
 def test_core_modules_import_no_widgets():
-    code = ("import sys, lmm_teach.lmm.surface, lmm_teach.diagnostics, lmm_teach.pooling; "
+    code = ("import sys, lmm_teach.lmm.profile, lmm_teach.diagnostics, lmm_teach.pooling; "
             "print('bokeh' in sys.modules, 'ipywidgets' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

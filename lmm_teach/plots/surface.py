@@ -68,7 +68,7 @@ def make_profile_figure(*, x_label: str = "theta = sd(subject) / sigma"):
 
 
 def profile_data(prof) -> dict[str, dict]:
-    """The profile figure's columns from :class:`lmm_teach.lmm.surface.InterceptProfile`.
+    """The profile figure's columns from :class:`lmm_teach.lmm.profile.InterceptProfile`.
 
     The y range is cut at 12 log-likelihood units below the optimum (a wall
     of -1000 at theta = 0 would flatten everything that matters); the curve
@@ -77,7 +77,7 @@ def profile_data(prof) -> dict[str, dict]:
     Examples
     --------
     >>> import lmm_teach
-    >>> from lmm_teach.lmm.surface import profile_intercept
+    >>> from lmm_teach.lmm.profile import profile_intercept
     >>> m = lmm_teach.fit_lmm(lmm_teach.load_bp(), y="bp", subject="patient", time="time_num")
     >>> out = profile_data(profile_intercept(m))
     >>> out["optimum"]["label"]
@@ -136,7 +136,7 @@ def _viridis(k: int, n: int) -> str:
 
 
 def contour_data(surface, *, step: int | None = None) -> dict[str, dict]:
-    """The contour figure's columns from :class:`lmm_teach.lmm.surface.DevianceSurface`.
+    """The contour figure's columns from :class:`lmm_teach.lmm.profile.DevianceSurface`.
 
     Parameters
     ----------
@@ -146,7 +146,7 @@ def contour_data(surface, *, step: int | None = None) -> dict[str, dict]:
     Examples
     --------
     >>> import lmm_teach
-    >>> from lmm_teach.lmm.surface import deviance_surface
+    >>> from lmm_teach.lmm.profile import deviance_surface
     >>> m = lmm_teach.fit_lmm(lmm_teach.load_bp(), y="bp", subject="patient", time="time_num",
     ...                       random_slope=True)
     >>> out = contour_data(deviance_surface(m, n_points=21))

@@ -185,6 +185,7 @@ class RefitPanel(Panel):
             n = int((self.data[self.roles["subject"]].astype(str) == str(subject)).sum())
             self.change = (f"{self.roles['subject']} {subject} ({n} measurements): its LMM level moved "
                            f"{old:.2f} -> {new:.2f} ({new - old:+.2f}).")
+            self.info.value = self._info_html()
 
     def _estimate(self, subject) -> float:
         if self.result is None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import ipywidgets as widgets
 
-from lmm_teach.lmm.surface import deviance_surface, problem_of, profile_intercept
+from lmm_teach.lmm.profile import deviance_surface, problem_of, profile_intercept
 from lmm_teach.plots import update_sources
 from lmm_teach.plots.surface import contour_data, make_contour_figure, make_profile_figure, profile_data
 from lmm_teach.widgets.base import Panel, StatusArea, escape
@@ -25,15 +25,20 @@ __all__ = ["SurfacePanel", "optimizer_path", "profile_reading", "contour_reading
 
 
 def optimizer_path(result):
-    """The optimiser's iterates of theta for ``result``'s model and data, or None if the engine has no trace.
+    """The optimiser's own iterates of theta (k, 3) for a random-slope fit, or None when the engine has no trace.
 
-    Refits the same model with the engine's trace switched on (a few ms).
+    Uses the engine's trace API (``lmm_teach.lmm.surface.optimizer_path``) when it is installed.
     """
     try:
-        from lmm_teach.lmm.trace import theta_path  # the engine's own iterates (optional API)
+        from lmm_teach.lmm.surface import optimizer_path as engine_path
+        from lmm_teach.lmm.surface import theta_names
     except ImportError:
         return None
-    return theta_path(result)
+    path = engine_path(result)
+    names = list(theta_names(result))[:3]
+    if len(path) == 0 or not set(names) <= set(path.columns):
+        return None
+    return path[names].to_numpy(float)
 
 
 def profile_reading(prof) -> str:
