@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from lmm_teach.lmm.result import _num, _plain, _records, _stars
+from lmm_teach.jsonable import plain, records
+from lmm_teach.lmm.result import _stars
 
 __all__ = ["MMRMResult"]
 
@@ -104,7 +105,7 @@ class MMRMResult:
 
         def with_labels(frame):
             out = []
-            for r in _records(frame):
+            for r in records(frame):
                 for key in ("visit", "group"):
                     if key in r:
                         r[key] = _label(r[key])
@@ -119,26 +120,26 @@ class MMRMResult:
             "n_obs": int(self.n_obs),
             "n_subjects": int(self.n_subjects),
             "n_params": int(self.n_params),
-            "loglik": _num(self.loglik),
-            "aic": _num(self.aic),
-            "bic": _num(self.bic),
+            "loglik": plain(self.loglik),
+            "aic": plain(self.aic),
+            "bic": plain(self.bic),
             "converged": bool(self.converged),
             "optimizer": self.optimizer,
-            "fixed": _records(fixed),
-            "tests": _records(tests),
+            "fixed": records(fixed),
+            "tests": records(tests),
             "lsmeans": with_labels(self.lsmeans),
             "lsmeans_diff": with_labels(self.lsmeans_diff),
             "visits": [_label(v) for v in self.covariance.index],
-            "covariance": [[_num(v) for v in row] for row in self.covariance.to_numpy()],
-            "correlation": [[_num(v) for v in row] for row in self.correlation.to_numpy()],
-            "cov_matrix": [[_num(v) for v in row] for row in np.asarray(self.cov_matrix)],
-            "theta": [_num(v) for v in self.theta],
+            "covariance": [[plain(v) for v in row] for row in self.covariance.to_numpy()],
+            "correlation": [[plain(v) for v in row] for row in self.correlation.to_numpy()],
+            "cov_matrix": [[plain(v) for v in row] for row in np.asarray(self.cov_matrix)],
+            "theta": [plain(v) for v in self.theta],
             "warnings": list(self.warnings),
         }
 
 
 def _label(v):
-    v = _plain(v)
+    v = plain(v)
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
     return str(v) if v is not None else None
