@@ -255,3 +255,34 @@ def test_cli_adds_the_mmrm_section(tmp_path):
     assert main(["fit", str(DATA / "trial_mar.csv"), "--y", "y", "--subject", "subject", "--time", "time",
                  "--mmrm", "unstructured"], stdout=io.StringIO(), stderr=err) == 2
     assert "unknown covariance structure" in err.getvalue()
+
+
+def test_compare_covariances_table_and_nested_tests():
+    from lmm_teach import compare_covariances
+
+    c = compare_covariances(_data("trial_mar"), y="y", subject="subject", visit="visit", between="arm",
+                            time="time", structures=["us", "cs", "csh", "ar1"])
+    t = c.table
+    for cov in ("us", "cs", "csh", "ar1"):
+        ref = REF["trial_mar"][cov]["satterthwaite"]
+        assert t.loc[cov, "loglik"] == pytest.approx(ref["loglik"], abs=2e-3)
+        assert t.loc[cov, "n_params"] == ref["n_params"]
+    # the random-intercept LMM is compound symmetry (positive correlation): same REML log-likelihood
+    assert t.loc["lmm: random intercept", "loglik"] == pytest.approx(t.loc["cs", "loglik"], abs=1e-5)
+    assert t.loc["lmm: random slope", "n_params"] == 4
+    assert c.best_bic == "cs" and "BIC" in t.loc["cs", "best"]
+    row = c.lrt[(c.lrt["smaller"] == "cs") & (c.lrt["larger"] == "csh")].iloc[0]
+    assert row["df"] == 4
+    assert row["LRT"] == pytest.approx(2 * (t.loc["csh", "loglik"] - t.loc["cs", "loglik"]))
+    json.dumps(c.to_dict(), allow_nan=False)
+    assert "Smallest AIC" in c.summary()
+
+
+def test_compare_covariances_reports_a_structure_the_data_cannot_support():
+    from lmm_teach import compare_covariances
+
+    c = compare_covariances(_data("seed_bp"), y="bp", subject="patient", visit="time", structures=["us", "sp_exp"],
+                            lmm=False)
+    assert np.isnan(c.table.loc["sp_exp", "loglik"])
+    assert "numeric time" in c.table.loc["sp_exp", "note"]
+    assert c.best_aic == "us"

@@ -6,8 +6,9 @@ a structured covariance of each subject's visits, as R's ``mmrm`` fits it.
 numpy and scipy only.
 """
 
+from lmm_teach.mmrm.compare import CovarianceComparison, compare_covariances
 from lmm_teach.mmrm.fit import DF_METHODS, fit_mmrm
 from lmm_teach.mmrm.result import MMRMResult
 from lmm_teach.mmrm.structures import STRUCTURES
 
-__all__ = ["DF_METHODS", "MMRMResult", "STRUCTURES", "fit_mmrm"]
+__all__ = ["DF_METHODS", "CovarianceComparison", "MMRMResult", "STRUCTURES", "compare_covariances", "fit_mmrm"]

@@ -124,12 +124,12 @@ def evaluate(pr: Problem, theta: np.ndarray, *, order: int = 2, reml: bool = Tru
     Bsum = np.tensordot(GPhi, G, axes=([0, 2], [0, 2])) if reml else 0.0
     Msum = (pr.pat_count[:, None, None] * Wp).sum(axis=0) - Bsum - e.T @ e
     grad2 = D @ Msum.ravel()
+    if order < 2:
+        return Evaluation(f=f, grad=0.5 * grad2, hess=None, beta=beta, phi=phi, sigma=S, W=W, G=G, dS=dS)
     # P_i = X' dV^-1/dtheta_i X = -sum_s G_s' S_i G_s
     Gr = G.reshape(N, V * p)
     KG = (Gr.T @ Gr).reshape(V, p, V, p).transpose(0, 2, 1, 3).reshape(V * V, p * p)
     P = -(D @ KG).reshape(k, p, p)
-    if order < 2:
-        return Evaluation(f=f, grad=0.5 * grad2, hess=None, beta=beta, phi=phi, P=P, sigma=S, W=W, G=G, dS=dS)
     cnt = pr.pat_count[:, None]
     Wpf = Wp.reshape(-1, V * V)
     VV = V * V
@@ -167,7 +167,7 @@ def _evaluate_per_subject(pr, f, beta, phi, S, dS, d2S, W, G, GPhi, e, order, re
     SW = dS @ W[:, None]
     T_WW = np.einsum("siab,sjba->ij", SW, SW)
     u = (dS @ e[:, None, :, None])[..., 0]
-    T_EW = np.einsum("sia,sab,sjb->ij", u, W, u)
+    T_EW = np.einsum("sia,sab,sjb->ij", u, W, u, optimize=True)
     c = np.einsum("sap,sia->ip", G, u)
     H2 = A2 - T_WW + 2.0 * T_EW - 2.0 * c @ phi @ c.T
     if reml:
@@ -187,7 +187,7 @@ def kr_pieces(pr: Problem, ev: Evaluation) -> tuple[np.ndarray, np.ndarray]:
         SG = dS @ G[:, None]                      # (N, k, V, p)
         WSG = W[:, None] @ SG
         Q = np.einsum("siap,sjaq->ijpq", SG, WSG)
-        R = np.einsum("sap,sijab,sbq->ijpq", G, d2S, G)
+        R = np.einsum("sap,sijab,sbq->ijpq", G, d2S, G, optimize=True)
         return Q, R
     k = dS.shape[0]
     SG = np.einsum("iab,sbp->isap", dS, G)        # (k, N, V, p)

@@ -152,18 +152,16 @@ def fit_mmrm(data: pd.DataFrame, *, y: str, subject: str, visit: str, between: s
     n_theta = k
     aic = -2 * loglik + 2 * n_theta
     bic = -2 * loglik + n_theta * np.log(pr.n_subjects)
-    q = stats.t.ppf(0.5 + conf_level / 2, 1)  # placeholder shape; replaced per row below
 
     def row(c, extra):
         est, se, dfv, t, p = inf.test_1d(c)
         if fixed_df_override is not None:
             dfv = fixed_df_override(c)
             p = float(2.0 * special.stdtr(dfv, -abs(t))) if np.isfinite(t) else np.nan
-        crit = stats.t.ppf(0.5 + conf_level / 2, dfv) if np.isfinite(dfv) else stats.norm.ppf(0.5 + conf_level / 2)
+        crit = special.stdtrit(dfv, 0.5 + conf_level / 2) if np.isfinite(dfv) else special.ndtri(0.5 + conf_level / 2)
         return {**extra, "estimate": est, "se": se, "df": dfv, "t": t, "p": p,
                 "lower": est - crit * se, "upper": est + crit * se}
 
-    del q
     names = pr.design.names
     eye = np.eye(pr.p)
     fixed = pd.DataFrame([row(eye[j], {"term": names[j]}) for j in range(pr.p)]).set_index("term")

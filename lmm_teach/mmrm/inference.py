@@ -13,7 +13,7 @@ A2, B, E, rho) with the unadjusted ``Phi`` (as mmrm and pbkrtest do).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import special
@@ -31,10 +31,10 @@ class Inference:
     W: np.ndarray           # covariance of theta-hat
     P: np.ndarray           # (k, p, p)
     method: str             # "satterthwaite" or "kenward-roger"
+    jac: np.ndarray = field(init=False, repr=False)  # dPhi/dtheta_i = -Phi P_i Phi, (k, p, p)
 
-    @property
-    def jac(self) -> np.ndarray:
-        return -np.einsum("ab,kbc,cd->kad", self.phi, self.P, self.phi)
+    def __post_init__(self):
+        object.__setattr__(self, "jac", -(self.phi[None] @ self.P @ self.phi[None]))
 
     def test_1d(self, c: np.ndarray) -> tuple[float, float, float, float, float]:
         """``(estimate, se, df, t, p)`` for ``c' beta``."""
@@ -64,7 +64,7 @@ class Inference:
 
 def satterthwaite_1d(c, phi, W, jac) -> float:
     var = float(c @ phi @ c)
-    g = np.einsum("i,kij,j->k", c, jac, c)
+    g = (jac @ c) @ c
     denom = float(g @ W @ g)
     return 2.0 * var ** 2 / denom if denom > 0 else np.inf
 
@@ -97,8 +97,10 @@ def satterthwaite_md(L, beta, phi, W, jac) -> tuple[float, float, float, float]:
 
 def kr_adjusted(phi, W, P, Q, R) -> np.ndarray:
     """Kenward-Roger's adjusted covariance of beta-hat."""
-    PphiP = np.einsum("ipq,qr,jrs->ijps", P, phi, P)
-    inner = np.einsum("ij,ijps->ps", W, Q - PphiP - (0.25 * R if R is not None else 0.0))
+    Z = np.tensordot(W, P, axes=1)                      # Z_i = sum_j W_ij P_j
+    inner = np.tensordot(W, Q, axes=([0, 1], [0, 1])) - (P @ phi @ Z).sum(axis=0)
+    if R is not None:
+        inner = inner - 0.25 * np.tensordot(W, R, axes=([0, 1], [0, 1]))
     A = phi + 2.0 * phi @ inner @ phi
     return (A + A.T) / 2
 

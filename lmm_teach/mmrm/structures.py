@@ -22,6 +22,7 @@ gives one matrix per subject from the distances between its own times.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -244,12 +245,21 @@ def _start_cs(hetero):
 
 # -- unstructured: the Cholesky factor
 
+@functools.lru_cache(maxsize=32)
+def _lower(n: int):
+    """Row and column of the below-diagonal entries, row by row (as mmrm fills its Cholesky factor)."""
+    rows, cols = np.tril_indices(n, -1)
+    o = np.lexsort((cols, rows))
+    rows, cols = rows[o], cols[o]
+    rows.setflags(write=False)
+    cols.setflags(write=False)
+    return rows, cols
+
+
 def _us_build(theta, n, dist, order):
     k = n * (n + 1) // 2
     sd = np.exp(theta[:n])
-    rows, cols = np.tril_indices(n, -1)
-    order_rc = np.lexsort((cols, rows))  # row by row, as mmrm fills it
-    rows, cols = rows[order_rc], cols[order_rc]
+    rows, cols = _lower(n)
     L = np.diag(sd)
     L[rows, cols] = sd[rows] * theta[n:]
     S = L @ L.T
@@ -269,8 +279,9 @@ def _us_build(theta, n, dist, order):
     d2L[np.arange(n), np.arange(n)] = dL[:n]
     d2L[rows, n + m, rows, cols] = sd[rows]
     d2L[n + m, rows, rows, cols] = sd[rows]
-    B = d2L @ L.T
-    cross = np.einsum("iab,jcb->ijac", dL, dL)
+    B = (d2L.reshape(k * k * n, n) @ L.T).reshape(k, k, n, n)
+    flat = dL.reshape(k * n, n)
+    cross = (flat @ flat.T).reshape(k, n, k, n).transpose(0, 2, 1, 3)
     d2S = B + B.transpose(0, 1, 3, 2) + cross + cross.transpose(0, 1, 3, 2)
     return S, dS, d2S
 
