@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from lmm_teach.kenward_roger import adjusted_vcov
 from lmm_teach.lmm.terms import fixed_design, level_label
 from lmm_teach.mmrm.engine import evaluate, kr_pieces
-from lmm_teach.mmrm.inference import Inference, kr_adjusted
+from lmm_teach.mmrm.inference import Inference
 from lmm_teach.mmrm.optimize import minimize
 from lmm_teach.mmrm.problem import Problem, build_problem
 from lmm_teach.mmrm.result import MMRMResult
@@ -144,7 +145,7 @@ def fit_mmrm(data: pd.DataFrame, *, y: str, subject: str, visit: str, between: s
     vcov = phi
     if dfm == "kenward-roger":
         Q, R = kr_pieces(pr, ev)
-        vcov = kr_adjusted(phi, theta_vcov, ev.P, Q, R)
+        vcov = adjusted_vcov(phi, ev.P, Q, theta_vcov, R)
     inf = Inference(beta=ev.beta, vcov=vcov, phi=phi, W=theta_vcov, P=ev.P,
                     method="kenward-roger" if dfm == "kenward-roger" else "satterthwaite")
     fixed_df_override = _plain_df(pr, dfm)

@@ -4,11 +4,10 @@ Satterthwaite for a contrast ``c``: ``df = 2 (c' Phi c)^2 / (g' W g)`` with
 ``g_i = c' dPhi/dtheta_i c`` and ``W`` the inverse Hessian of ``-l`` at the
 optimum (the covariance of theta-hat); ``dPhi/dtheta_i = -Phi P_i Phi``.
 
-Kenward-Roger: the covariance of beta-hat is adjusted,
-``Phi_A = Phi + 2 Phi [sum_ij W_ij (Q_ij - P_i Phi P_j - R_ij / 4)] Phi``
-(R_ij from the second derivatives of Sigma, in mmrm's parameterisation), and
-the denominator df and F scale come from Kenward & Roger (1997) eqs. (A1,
-A2, B, E, rho) with the unadjusted ``Phi`` (as mmrm and pbkrtest do).
+Kenward-Roger: :mod:`lmm_teach.kenward_roger` (the generic core) adjusts the
+covariance of beta-hat with ``Phi``, ``P``, ``Q``, ``R`` (from the second
+derivatives of Sigma, in mmrm's parameterisation) and ``W`` (the inverse
+observed Hessian, as mmrm) and gives the denominator df and F scale.
 """
 
 from __future__ import annotations
@@ -18,7 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special
 
-__all__ = ["Inference", "satterthwaite_1d", "satterthwaite_md", "kr_adjusted", "kr_df"]
+from lmm_teach.kenward_roger import ddf_scale
+
+__all__ = ["Inference", "satterthwaite_1d", "satterthwaite_md"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,7 +43,7 @@ class Inference:
         est = float(c @ self.beta)
         se = float(np.sqrt(max(c @ self.vcov @ c, 0.0)))
         if self.method == "kenward-roger":
-            df, _ = kr_df(self.phi, c[None, :], self.W, self.P)
+            _, df = ddf_scale(c[None, :], self.phi, self.P, self.W)
         else:
             df = satterthwaite_1d(c, self.phi, self.W, self.jac)
         t = est / se if se > 0 else np.nan
@@ -56,7 +57,7 @@ class Inference:
             q = L.shape[0]
             Lb = L @ self.beta
             F0 = float(Lb @ np.linalg.solve(L @ self.vcov @ L.T, Lb)) / q
-            m, lam = kr_df(self.phi, L, self.W, self.P)
+            lam, m = ddf_scale(L, self.phi, self.P, self.W)
             F = lam * F0
             return F, float(q), m, float(special.fdtrc(q, m, F))
         return satterthwaite_md(L, self.beta, self.phi, self.W, self.jac)
@@ -93,34 +94,3 @@ def satterthwaite_md(L, beta, phi, W, jac) -> tuple[float, float, float, float]:
     nu = np.array([satterthwaite_1d(u, phi, W, jac) for u in UL])
     ddf = _md_denominator(nu)
     return F, float(q), ddf, float(special.fdtrc(q, ddf, F))
-
-
-def kr_adjusted(phi, W, P, Q, R) -> np.ndarray:
-    """Kenward-Roger's adjusted covariance of beta-hat."""
-    Z = np.tensordot(W, P, axes=1)                      # Z_i = sum_j W_ij P_j
-    inner = np.tensordot(W, Q, axes=([0, 1], [0, 1])) - (P @ phi @ Z).sum(axis=0)
-    if R is not None:
-        inner = inner - 0.25 * np.tensordot(W, R, axes=([0, 1], [0, 1]))
-    A = phi + 2.0 * phi @ inner @ phi
-    return (A + A.T) / 2
-
-
-def kr_df(phi, L, W, P) -> tuple[float, float]:
-    """Kenward-Roger's denominator df ``m`` and F scale ``lambda`` for the hypothesis ``L beta = 0``."""
-    L = np.atleast_2d(L)
-    q = L.shape[0]
-    Theta = L.T @ np.linalg.solve(L @ phi @ L.T, L)
-    M = [Theta @ phi @ Pi @ phi for Pi in P]
-    tr = np.array([np.trace(m) for m in M])
-    A1 = float(tr @ W @ tr)
-    A2 = float(sum(W[i, j] * np.sum(M[i] * M[j].T) for i in range(len(M)) for j in range(len(M))))
-    B = (A1 + 6.0 * A2) / (2.0 * q)
-    g = ((q + 1) * A1 - (q + 4) * A2) / ((q + 2) * A2)
-    den = 3 * q + 2 - 2 * g
-    c1, c2, c3 = g / den, (q - g) / den, (q + 2 - g) / den
-    e_star = 1.0 / (1.0 - A2 / q)
-    v_star = 2.0 / q * (1 + c1 * B) / ((1 - c2 * B) ** 2 * (1 - c3 * B))
-    rho = v_star / (2.0 * e_star ** 2)
-    m = 4.0 + (q + 2.0) / (q * rho - 1.0)
-    lam = m / (e_star * (m - 2.0))
-    return float(m), float(lam)
