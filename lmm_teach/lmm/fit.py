@@ -121,6 +121,9 @@ def fit_lmm(
     [-4.05, 19.0]
     >>> print(m.formula)
     bp ~ time_num + (1 | patient)
+    >>> kr = lmm_teach.fit_lmm(bp, y="bp", subject="patient", time="time_num", df="kenward-roger")
+    >>> kr.fixed.loc["(Intercept)", ["se", "df"]].round(3).tolist()
+    [2.194, 9.233]
     """
     reml = _reml(method)
     ddf = _ddf(df, reml)
