@@ -131,22 +131,26 @@ def test_gradient_and_hessian_are_exact(cov, reml):
     np.testing.assert_allclose(ev.hess, H, rtol=1e-4, atol=1e-5 * np.abs(H).max())
 
 
-def test_shared_and_per_subject_sums_agree():
-    """The pattern-grouped sums (non-spatial) equal the plain per-subject sums."""
+def test_grouped_and_per_subject_sums_agree():
+    """The sums over groups of subjects (same visits, same arm) equal the plain per-subject sums."""
     from lmm_teach.mmrm import engine
 
     pr = build_problem(_data("trial_mar"), y="y", subject="subject", visit="visit", between="arm", time=None,
                        structure=STRUCTURES["toeph"])
-    theta = np.linspace(1.5, 2.0, pr.n_visits).tolist() + [0.5, 0.3, 0.2, 0.1]
-    ev = evaluate(pr, np.array(theta))
+    assert len(pr.gn) < pr.n_subjects and pr.gn.sum() == pr.n_subjects
+    theta = np.array(np.linspace(1.5, 2.0, pr.n_visits).tolist() + [0.5, 0.3, 0.2, 0.1])
+    ev = evaluate(pr, theta)
+    Wp, _ = engine._pattern_inverses(pr, ev.sigma)
+    W = Wp[pr.pat_idx]
+    G = W @ pr.X3
+    e = (W @ (pr.y2 - pr.X3 @ ev.beta)[:, :, None])[:, :, 0]
     N = pr.n_subjects
     dS = np.broadcast_to(ev.dS, (N,) + ev.dS.shape)
     d2S = np.broadcast_to(ev.d2S, (N,) + ev.d2S.shape)
-    e = (ev.W @ (pr.y2 - pr.X3 @ ev.beta)[:, :, None])[:, :, 0]
-    per = engine._evaluate_per_subject(pr, ev.f, ev.beta, ev.phi, ev.sigma, dS, d2S, ev.W, ev.G, ev.G @ ev.phi, e,
-                                       2, True)
+    per = engine._derivatives_per_subject(ev.f, ev.beta, ev.phi, ev.sigma, dS, d2S, W, G, e, 2, True)
     np.testing.assert_allclose(per.grad, ev.grad, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(per.hess, ev.hess, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(per.P, ev.P, rtol=1e-9, atol=1e-12)
 
 
 def test_result_tables_and_json():

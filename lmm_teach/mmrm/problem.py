@@ -34,8 +34,11 @@ class Problem:
     pat_idx: np.ndarray     # (N,) pattern of each subject
     pat_mask: np.ndarray    # (P, V) bool
     pat_count: np.ndarray   # (P,)
-    pat_order: np.ndarray   # subjects sorted by pattern
-    pat_starts: np.ndarray  # first position of each pattern in pat_order
+    gpat: np.ndarray        # (Gn,) pattern of each group (subjects with the same visits and design rows)
+    gX: np.ndarray          # (Gn, V, p) the group's design (zero rows at missing visits)
+    gn: np.ndarray          # (Gn,) subjects in the group
+    gy: np.ndarray          # (Gn, V) sum of the group's outcomes per visit
+    gyy: np.ndarray         # (Gn, V, V) sum of y y' over the group's subjects
     design: FixedDesign
     visits: tuple           # visit levels, sorted
     groups: tuple           # between levels, sorted (empty without a between factor)
@@ -124,16 +127,25 @@ def build_problem(data: pd.DataFrame, *, y: str, subject: str, visit: str, betwe
                                                      return_inverse=True, return_counts=True)
     pat_idx = pat_idx.reshape(-1)
     pat_mask = mask[pat_first]
-    order = np.argsort(pat_idx, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(pat_count)[:-1]])
     groups, group_of = (), None
     if between is not None:
         bcodes, blevels = factor_codes(v[between])
         group_of = np.zeros(N, dtype=np.intp)
         group_of[scodes] = bcodes
         groups = tuple(blevels)
+    # subjects with the same observed visits and the same between level have the same X_i and Sigma_i:
+    # the likelihood needs only their count and the sums of y and y y'
+    gkey = pat_idx * max(len(groups), 1) + (group_of if group_of is not None else 0)
+    _, g_first, g_idx, gn = np.unique(gkey, return_index=True, return_inverse=True, return_counts=True)
+    g_idx = g_idx.reshape(-1)
+    n_g = len(gn)
+    gy = np.zeros((n_g, V))
+    np.add.at(gy, g_idx, y2)
+    gyy = np.zeros((n_g, V, V))
+    np.add.at(gyy, g_idx, y2[:, :, None] * y2[:, None, :])
     return Problem(structure=structure, X3=X3, y2=y2, mask=mask, dist=dist, times=t2, pat_idx=pat_idx,
-                   pat_mask=pat_mask, pat_count=pat_count, pat_order=order, pat_starts=starts, design=design,
+                   pat_mask=pat_mask, pat_count=pat_count, gpat=pat_idx[g_first], gX=X3[g_first], gn=gn.astype(float),
+                   gy=gy, gyy=gyy, design=design,
                    visits=tuple(vlevels),
                    groups=groups, group_of=group_of, subjects=tuple(slevels), n_obs=n_obs, columns=cols,
                    n_dropped=la.n_dropped, notes=tuple(notes))
