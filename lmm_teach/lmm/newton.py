@@ -78,7 +78,7 @@ def _damped_step(w: np.ndarray, V: np.ndarray, c: np.ndarray, radius: float) -> 
     return -V @ (c / (w + mu))
 
 
-def newton_minimize(pr: Problem, free: np.ndarray, start: np.ndarray, reml: bool) -> tuple:
+def newton_minimize(pr: Problem, free: np.ndarray, start: np.ndarray, reml: bool, trace: list | None = None) -> tuple:
     """A damped Newton method over the free coordinates, with bounds theta_diag >= 0.
 
     Each iteration evaluates, in one batch, the deviance at the trial point and
@@ -104,6 +104,9 @@ def newton_minimize(pr: Problem, free: np.ndarray, start: np.ndarray, reml: bool
     with one exact evaluation instead of another batch: accepted (converged)
     when it lowers the deviance and the exact Newton step from there promises
     less than ``_CONVERGED``.  Its derivatives are kept for the Satterthwaite df.
+
+    ``trace``: a list to which each point where derivatives are taken is
+    appended as ``("newton", theta, deviance)`` (the full internal theta).
     """
     idx = np.flatnonzero(free)
     k = idx.size
@@ -132,6 +135,8 @@ def newton_minimize(pr: Problem, free: np.ndarray, start: np.ndarray, reml: bool
         # the centre, +-hg e_i (gradient), +-hh e_i and +-hh e_i +-hh e_j (Hessian): hg = 1e-5, hh = 1e-3 of scale
         F = dev(np.array(x) + ufac * np.array(scale)).tolist()
         f = F[0]
+        if trace is not None:
+            trace.append(("newton", _full(start, idx, x), f))
         if f_prev is not None:
             if not f < f_prev:  # the trial point failed: backtrack along the same (descent) direction
                 fc = dev(np.array(x_prev) + _ALPHAS[:, None] * np.array(d_prev))
@@ -211,9 +216,16 @@ def newton_minimize(pr: Problem, free: np.ndarray, start: np.ndarray, reml: bool
         f0 = float(dev(np.array([x0]))[0])
         if f0 <= f + 1e-9 * max(1.0, abs(f)):
             x, f, pieces = x0, min(f, f0), None
-    theta = start.copy()
-    theta[idx] = x
+    theta = _full(start, idx, x)
+    if trace is not None and (not trace or trace[-1][2] != f):
+        trace.append(("newton", theta.copy(), float(f)))
     return theta, float(f), converged, message, pieces
+
+
+def _full(start: np.ndarray, idx: np.ndarray, x) -> np.ndarray:
+    theta = np.array(start, dtype=float)
+    theta[idx] = x
+    return theta
 
 
 def _exact_finish(pr: Problem, x: np.ndarray, f: float, new: np.ndarray, bounded: np.ndarray, reml: bool):
