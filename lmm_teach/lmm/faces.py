@@ -283,7 +283,9 @@ def search_faces(pr: Problem, *, reml: bool, theta: np.ndarray, dev: float, opti
             if known(th0):
                 continue
             chk, _ = check(pr, th0, reml=reml)
-            if chk.minimum or chk.direction is None:
+            if chk.minimum or chk.direction is None or (pr.q == 2 and not np.any(free)):
+                # (time | subject) at theta = 0: a descent from there adds a matrix of rank one,
+                # a point of the face c = 0, whose optimum the polar grid has found
                 continue
             pts = escape(pr, chk)
             fs = deviance(pr, pts, reml=reml)

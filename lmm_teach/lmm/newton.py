@@ -98,7 +98,7 @@ def newton_minimize(pr: Problem, free: np.ndarray, start: np.ndarray, reml: bool
     Returns ``(theta, deviance, converged, message, pieces)``, ``pieces`` the
     exact derivatives at theta when the exact finish below converged.
 
-    With exact derivatives (subject random effects, every theta free), once
+    With exact derivatives (subject random effects), once
     the step promises less than ``_FINISH``, the Hessian is positive definite
     and the bounded theta stay above 1e-3, the full Newton step is taken and checked
     with one exact evaluation instead of another batch: accepted (converged)
@@ -114,7 +114,7 @@ def newton_minimize(pr: Problem, free: np.ndarray, start: np.ndarray, reml: bool
     # The bookkeeping is on Python floats: k is at most 4, and each numpy call
     # on such tiny arrays costs more than the arithmetic.
     bounded = pr.bounded[idx].tolist()
-    exact = supports_analytic(pr) and k == pr.n_theta
+    exact = supports_analytic(pr)
     pieces = None
     ufac, pairs = _stencil_factors(k)
 
@@ -183,9 +183,10 @@ def newton_minimize(pr: Problem, free: np.ndarray, start: np.ndarray, reml: bool
             break
         if exact and full and positive and promise < _FINISH:
             xa = np.array(x)
-            done, x_new, f_new, pc = _exact_finish(pr, xa, f, xa - V @ (c / w), pr.bounded[idx], reml)
+            done, x_new, f_new, pc = _exact_finish(pr, xa, f, xa - V @ (c / w), pr.bounded[idx], reml,
+                                                   start, idx)
             if done:
-                x, f, pieces = x_new.tolist(), f_new, pc
+                x, f, pieces = x_new.tolist(), f_new, (pc if k == pr.n_theta else None)
                 converged, message = True, ""
                 break
             if x_new is not xa:  # a better point, not yet converged: derive again (batch) there
@@ -228,7 +229,8 @@ def _full(start: np.ndarray, idx: np.ndarray, x) -> np.ndarray:
     return theta
 
 
-def _exact_finish(pr: Problem, x: np.ndarray, f: float, new: np.ndarray, bounded: np.ndarray, reml: bool):
+def _exact_finish(pr: Problem, x: np.ndarray, f: float, new: np.ndarray, bounded: np.ndarray, reml: bool,
+                  start: np.ndarray, idx: np.ndarray):
     """Newton steps with the exact derivatives from ``x`` (deviance ``f``), the first to ``new``.
 
     Steps are taken while they stay well inside the bounds (above 1e-3: near
@@ -237,19 +239,22 @@ def _exact_finish(pr: Problem, x: np.ndarray, f: float, new: np.ndarray, bounded
     ``_FINISH`` the second is usually the last).  Returns ``(converged, x, f,
     pieces)``: the last point that lowered the deviance, with its exact
     derivatives when converged (the next step promises less than
-    ``_CONVERGED``).
+    ``_CONVERGED``).  ``x`` holds the free theta ``idx`` (the others as in
+    ``start``): the derivatives are those of the free coordinates.
     """
+    sub = idx.size < start.size
     for _ in range(3):
         if not (np.all(new[bounded] > 1e-3) and np.all(x[bounded] > 1e-3)):
             break
-        pc = analytic(pr, new, reml=reml)
+        pc = analytic(pr, _full(start, idx, new) if sub else new, reml=reml)
         if pc is None or not pc.dev <= f:
             break
         x, f = new, pc.dev
-        w, V = np.linalg.eigh(pc.hess)
+        grad, hess = (pc.grad[idx], pc.hess[np.ix_(idx, idx)]) if sub else (pc.grad, pc.hess)
+        w, V = np.linalg.eigh(hess)
         if not w[0] > 0.0:
             break
-        c = V.T @ pc.grad
+        c = V.T @ grad
         if float(c @ (c / w)) < _CONVERGED:
             return True, x, f, pc
         new = x - V @ (c / w)
