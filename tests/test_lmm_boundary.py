@@ -132,3 +132,28 @@ def test_fit_problem_trace_collects_iterates():
     fit = fit_problem(pr, reml=True, trace=trace)
     assert trace and all(len(t) == 3 for t in trace)
     assert min(f for _, _, f in trace) == pytest.approx(fit.optimum.dev)
+
+
+def test_fit_arrays_refuses_what_fit_lmm_refuses_with_the_same_words():
+    """One rule (engine.unfittable_reason) for fit_lmm and the array engine (the Monte Carlo worker)."""
+    import pandas as pd
+
+    from lmm_teach.lmm.engine import fit_arrays, unfittable_reason
+    from lmm_teach.validate import DataError
+
+    rng = np.random.default_rng(0)
+    subject = np.repeat(np.arange(10), 2)  # 20 rows, 20 random effects with a slope
+    time = np.tile([0.0, 1.0], 10)
+    y = rng.normal(size=20)
+    X = np.column_stack([np.ones(20), time])
+    why = unfittable_reason(20, 2, 10, random_slope=True, cluster=False)
+    assert why is not None and "random slope needs more measurements (20)" in why
+    with pytest.raises(ValueError) as arrays_err:
+        fit_arrays(y, X, subject, time=time, random_slope=True)
+    data = pd.DataFrame({"subject": subject, "time": time, "y": y})
+    with pytest.raises(DataError) as frame_err:
+        lmm_teach.fit_lmm(data, y="y", subject="subject", time="time", random_slope=True)
+    assert str(arrays_err.value) == str(frame_err.value) == why
+    # one more row and both fit
+    assert unfittable_reason(21, 2, 10, random_slope=True, cluster=False) is None
+    assert unfittable_reason(20, 2, 10, random_slope=False, cluster=False) is None

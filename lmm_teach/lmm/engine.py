@@ -205,6 +205,7 @@ class ArrayFit:
     converged: bool
     singular: bool
     tests: dict  # name -> (F, df_num, df_den, p) for each contrast asked for
+    reason: str = ""  # why not converged ("" when converged)
 
 
 def fit_arrays(
@@ -246,8 +247,14 @@ def fit_arrays(
     -------
     ArrayFit
         ``beta, se, df, t, p, cov_beta, theta, sigma, loglik, converged,
-        singular, tests``.  Nothing is validated beyond what the algebra needs:
-        it is the caller's job to pass clean arrays.
+        singular, tests, reason``.  Nothing is validated beyond what the algebra
+        needs: it is the caller's job to pass clean arrays.
+
+    Raises
+    ------
+    ValueError
+        When the model cannot be fitted to so few rows (:func:`unfittable_reason`,
+        the rule and message of ``fit_lmm``'s ``DataError``).
 
     Notes
     -----
@@ -263,6 +270,10 @@ def fit_arrays(
     if cluster is not None:
         ccodes = np.unique(np.asarray(cluster), return_inverse=True)[1].ravel()
     reml = _reml(method)
+    why = unfittable_reason(len(codes), np.shape(X)[1], int(codes.max()) + 1 if codes.size else 0,
+                            random_slope=random_slope, cluster=cluster is not None)
+    if why is not None:  # the same rule, and words, as fit_lmm's DataError
+        raise ValueError(why)
     pr = build_problem(np.asarray(y, float), np.asarray(X, float), codes, time=time,
                        random_slope=random_slope, cluster=ccodes)
     fit = fit_problem(pr, reml=reml, satterthwaite=satterthwaite)
@@ -286,7 +297,7 @@ def fit_arrays(
             tests[name] = (F, float(L.shape[0]), np.nan, np.nan)
     return ArrayFit(beta=beta, se=se, df=df, t=tstat, p=pval, cov_beta=vcov, theta=fit.theta,
                     sigma=float(np.sqrt(fit.solution.sigma2)), loglik=fit.loglik, converged=fit.converged,
-                    singular=fit.singular, tests=tests)
+                    singular=fit.singular, tests=tests, reason=fit.reason)
 
 
 def _reml(method: str) -> bool:

@@ -9,7 +9,9 @@ Hessian are central differences evaluated in one batch.  Both finish, for the
 model itself, with the exact derivatives of :mod:`lmm_teach.lmm.derivatives`,
 which then also serve the Satterthwaite df.  Bounded coordinates (the
 diagonal of T, theta_c) have lower bound 0, as in lme4; a boundary optimum
-comes out exactly 0.
+comes out exactly 0.  An optimum on a boundary face is then checked against
+every other face and the interior reachable from them
+(:mod:`lmm_teach.lmm.faces`, called by :func:`lmm_teach.lmm.engine.fit_problem`).
 
 Everything stays in numpy on purpose: scipy's compiled L-BFGS-B, with its own
 BLAS thread pool, ran about 100 times slower interleaved with numpy's BLAS
