@@ -22,8 +22,8 @@ import pandas as pd
 
 from lmm_teach.validate import Columns, DataError, check_long, read_csv_bytes
 from lmm_teach.widgets.base import Panel, StatusArea, escape
-from lmm_teach.widgets.data_checks import replace_code, sentinel_codes, varies_within, wide_format
 from lmm_teach.widgets.compare_panel import ComparePanel
+from lmm_teach.widgets.data_checks import replace_code, sentinel_codes, varies_within, wide_format
 from lmm_teach.widgets.explain import explain_error, teaching_notes
 from lmm_teach.widgets.tables import html_table
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from lmm_teach.design import FIELDS, PRESETS, Design
-from lmm_teach.widgets.base import Batcher, Panel, StatusArea, escape
+from lmm_teach.widgets.base import Batcher, Panel, StatusArea
 from lmm_teach.widgets.controls import (
     DEPENDS,
     GROUP_TITLES,

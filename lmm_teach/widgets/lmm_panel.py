@@ -178,5 +178,6 @@ def _header(result) -> str:
         flags.append("the optimiser did not converge")
     text = " · ".join(bits)
     if flags:
-        text += "<br><span class='lmm-warn' style='border-left:3px solid #D55E00;padding-left:6px;font-weight:bold'>⚠ " + escape("; ".join(flags)) + "</span>"
+        text += ("<br><span class='lmm-warn' style='border-left:3px solid #D55E00;padding-left:6px;"
+                 "font-weight:bold'>\u26a0 " + escape("; ".join(flags)) + "</span>")
     return f"<p style='margin:2px 0'>{text}</p>"

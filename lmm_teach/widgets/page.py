@@ -52,7 +52,7 @@ PAGE_JS = """
   window.__lmmTeachPage = true;
   var style = document.createElement('style');
   style.id = 'lmm-teach-style';
-  style.textContent = %s;
+  style.textContent = __CSS__;
   document.head.appendChild(style);
   var n = 0;
   function name(root) {
@@ -73,7 +73,7 @@ PAGE_JS = """
   }).observe(document.body, {childList: true, subtree: true});
   name(document);
 })();
-""" % json.dumps(PAGE_CSS)
+""".replace("__CSS__", json.dumps(PAGE_CSS))
 
 
 def style_widget():

@@ -62,7 +62,8 @@ _ON_SCREEN_JS = """el => {
     return bottom - top > 1 && right - left > 1 ? {top, bottom, left, right} : null;
 }"""
 
-_RECT_JS = "el => { const r = el.getBoundingClientRect(); return {top: r.top, left: r.left, bottom: r.bottom, right: r.right}; }"
+_RECT_JS = ("el => { const r = el.getBoundingClientRect(); "
+            "return {top: r.top, left: r.left, bottom: r.bottom, right: r.right}; }")
 
 
 @pytest.fixture(scope="session")
@@ -173,7 +174,11 @@ _CONTRAST_JS = """(selector) => {
         for (let i = layers.length - 1; i >= 0; i--) base = over(layers[i], base);
         return base;
     };
-    const opacity = el => { let o = 1; for (let e = el; e; e = e.parentElement) o *= +getComputedStyle(e).opacity; return o; };
+    const opacity = el => {
+        let o = 1;
+        for (let e = el; e; e = e.parentElement) o *= +getComputedStyle(e).opacity;
+        return o;
+    };
     const lum = rgb => {
         const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
         return 0.2126 * f(rgb[0]) + 0.7152 * f(rgb[1]) + 0.0722 * f(rgb[2]);
