@@ -47,7 +47,7 @@ def make_spaghetti_figure(*, x_label: str = "time", y_label: str = "outcome"):
         "points": ColumnDataSource(empty_columns(_POINT_COLUMNS), name="points"),
         "missing": ColumnDataSource(empty_columns(_MISSING_COLUMNS), name="missing"),
     }
-    fig = new_figure(name="spaghetti", title="Each line is one subject", x_label=x_label, y_label=y_label)
+    fig = new_figure(name="spaghetti", title="Each line is one patient", x_label=x_label, y_label=y_label)
     legend_above(fig)
     fig.multi_line(
         "xs", "ys", source=sources["lines"], line_color="colour", line_alpha="alpha",
@@ -157,7 +157,7 @@ def spaghetti_data(
         group_of = [f"{between} {b_levels[g]}" for g in first]
         colour_of = [palette[b_levels[g]] for g in first]
     else:
-        group_of = ["subjects"] * len(subjects)
+        group_of = ["patients"] * len(subjects)
         colour_of = [group_colours([0])[0]] * len(subjects)
     for i in np.flatnonzero(is_dropped):
         group_of[i], colour_of[i] = DROPPED_LABEL, GREY

@@ -70,7 +70,7 @@ def make_visit_means_figure(*, x_label: str = "time", y_label: str = "mean outco
                    legend_field="label")
     comp = fig.scatter("x", "y", source=sources["complete_points"], size=8, color="colour")
     fig.add_tools(HoverTool(renderers=[comp, obs], tooltips=[
-        ("", "@label"), ("visit", "@visit"), ("mean", "@y{0.00}"), ("subjects", "@n")]))
+        ("", "@label"), ("visit", "@visit"), ("mean", "@y{0.00}"), ("patients", "@n")]))
     return fig, sources
 
 

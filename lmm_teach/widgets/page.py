@@ -28,6 +28,14 @@ __all__ = ["PAGE_CSS", "PAGE_JS", "style_widget", "page_setup"]
 PAGE_CSS = """
 /* result tabs as wide as their titles (144 px each cut "Your own data") */
 .lmm-tabs { --jp-widgets-horizontal-tab-width: auto; }
+/* the titles of the tabs not shown: the widget stylesheet's grey reads 4.2:1 in JupyterLab Dark */
+.lmm-tabs .lm-TabBar-tab:not(.lm-mod-current) { color: var(--jp-ui-font-color1); }
+/* a figure's card is as wide as the figure, not the column */
+.lmm-bokeh { align-self: flex-start; }
+/* wide screens: figures side by side in the results (text and tables keep whole rows) */
+.lmm-results .widget-tab-contents > .lmm-panel { flex-flow: row wrap; align-items: flex-start;
+    column-gap: 12px; }
+.lmm-results .widget-tab-contents > .lmm-panel > :not(.lmm-bokeh) { flex: 1 1 100%; }
 /* bokeh figures: a framed light card in every theme (their text is drawn in the figure's colours) */
 .lmm-bokeh { background: #ffffff; border: 1px solid var(--jp-border-color2, #ccc); border-radius: 4px;
              padding: 4px; box-sizing: content-box; }
