@@ -29,7 +29,8 @@ PAGE_CSS = """
 /* result tabs as wide as their titles (144 px each cut "Your own data") */
 .lmm-tabs { --jp-widgets-horizontal-tab-width: auto; }
 /* the titles of the tabs not shown: the widget stylesheet's grey reads 4.2:1 in JupyterLab Dark */
-.lmm-tabs .lm-TabBar-tab:not(.lm-mod-current) { color: var(--jp-ui-font-color1); }
+.lmm-tabs .lm-TabBar-tab:not(.lm-mod-current), .lmm-tabs .lm-TabBar-tab:not(.lm-mod-current) .lm-TabBar-tabLabel
+    { color: var(--jp-ui-font-color1) !important; opacity: 1 !important; }
 /* a figure's card is as wide as the figure, not the column */
 .lmm-bokeh { align-self: flex-start; }
 /* wide screens: figures side by side in the results (text and tables keep whole rows) */

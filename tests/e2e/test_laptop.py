@@ -46,20 +46,22 @@ SIZES = {
     "lab-1920x1080": ("lab", {"width": 1920, "height": 1080}),
 }
 
-# The part of an element that is on screen: its box clipped by every ancestor that clips
-# (the notebook's scrolling area among them) and by the window; null when nothing shows.
+# Whether a learner sees some of an element: points of its box inside the window where the browser's
+# hit test finds the element itself (or a part of it) on top, so clipping by the notebook's scrolling
+# area, covering and scrolling are all taken into account.
 _ON_SCREEN_JS = """el => {
     const r = el.getBoundingClientRect();
-    let top = Math.max(r.top, 0), bottom = Math.min(r.bottom, innerHeight);
-    let left = Math.max(r.left, 0), right = Math.min(r.right, innerWidth);
-    for (let e = el.parentElement; e; e = e.parentElement) {
-        const s = getComputedStyle(e);
-        if (s.display === 'contents' || s.overflowX === 'visible' && s.overflowY === 'visible') continue;
-        const c = e.getBoundingClientRect();
-        top = Math.max(top, c.top); bottom = Math.min(bottom, c.bottom);
-        left = Math.max(left, c.left); right = Math.min(right, c.right);
+    const top = Math.max(r.top, 0), bottom = Math.min(r.bottom, innerHeight);
+    const left = Math.max(r.left, 0), right = Math.min(r.right, innerWidth);
+    if (bottom - top < 2 || right - left < 2) return false;
+    for (let i = 1; i < 8; i++) {
+        for (let j = 1; j < 4; j++) {
+            const x = left + (right - left) * i / 8, y = top + (bottom - top) * j / 4;
+            const hit = document.elementFromPoint(x, y);
+            if (hit && (el === hit || el.contains(hit))) return true;
+        }
     }
-    return bottom - top > 1 && right - left > 1 ? {top, bottom, left, right} : null;
+    return false;
 }"""
 
 _RECT_JS = ("el => { const r = el.getBoundingClientRect(); "
@@ -129,7 +131,7 @@ def test_every_control_beside_the_main_plot(size, browser, jupyter, notebook7, l
             control.evaluate("el => el.scrollIntoView({block: 'nearest'})")
             wait_frames(page, 1)
             c, p = control.evaluate(_ON_SCREEN_JS), plot.evaluate(_ON_SCREEN_JS)
-            if c is None or p is None:
+            if not (c and p):
                 name = control.evaluate("el => [...el.classList].find(c => c.startsWith('lmm-control-'))")
                 cr, pr = control.evaluate(_RECT_JS), plot.evaluate(_RECT_JS)
                 missed.append(f"{name}: control {cr['top']:.0f}..{cr['bottom']:.0f} ({'on' if c else 'off'} "
@@ -141,7 +143,10 @@ def test_every_control_beside_the_main_plot(size, browser, jupyter, notebook7, l
         print(f"screenshot: {shot}")
         assert not missed, f"{size}: control and main plot not on screen together:\n" + "\n".join(missed)
 
-        # The slider-release-to-redraw time, with the learner's plot in view (not asserted).
+        # The slider-release-to-redraw time, with the learner's plot in view (not asserted; in
+        # JupyterLab, as test_explorer measures it).
+        if ui != "lab":
+            return
         handle = explorer.locator(".lmm-control-sd-residual .noUi-handle")
         handle.evaluate("el => el.scrollIntoView({block: 'nearest'})")
         timing = press_slider_key_and_time_redraw(page, handle, plot, "ArrowRight")
