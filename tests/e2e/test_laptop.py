@@ -220,8 +220,8 @@ _CONTRAST_JS = """(selector) => {
 
 def test_dark_theme_contrast_and_slider_names(browser, jupyter, laptop_notebook, artifacts_dir):
     context, learner, report = _open(browser, jupyter, laptop_notebook, "lab", {"width": 1366, "height": 900})
+    page = learner.page
     try:
-        page = learner.page
         assert not report.all_problems(), report.describe()
         explorer = page.locator(".lmm-explorer").first
         _open_every_section(explorer)
@@ -264,5 +264,12 @@ def test_dark_theme_contrast_and_slider_names(browser, jupyter, laptop_notebook,
               f"{len(set(low))} below 4.5:1")
         assert not low, "text below WCAG AA contrast in JupyterLab Dark:\n" + "\n".join(sorted(set(low)))
     finally:
+        # The server keeps the theme in its user settings: give the next tests their light theme back.
+        try:
+            page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', "
+                          "{theme: 'JupyterLab Light'})")
+            page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'", timeout=60_000)
+        except Exception as exc:  # the page may be gone; the test's own outcome matters more
+            print(f"could not restore the light theme: {exc}")
         context.close()
         jupyter.shutdown_kernels()
