@@ -140,7 +140,7 @@ def test_to_dict_is_the_json_contract():
 @PINGOUIN_NOISE
 @pytest.mark.parametrize("case", ["seed_bp", "ri_balanced", "rs_corr", "singular"])
 def test_matches_pingouin_one_way(case):
-    pg = pytest.importorskip("pingouin")
+    pg = pytest.importorskip("pingouin", minversion="0.6")  # the column names p_unc, p_GG_corr, W_spher, p_spher
     data, roles = load(case)
     res = fit(case).table.iloc[0]
     # pingouin removes incomplete subjects listwise too (rs_corr has 28 of them).
