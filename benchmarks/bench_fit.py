@@ -1,7 +1,10 @@
 """How fast is fit_lmm? Times against statsmodels' MixedLM (and lme4, when R is installed).
 
 Three problems: 40 subjects x 6 visits with a random intercept, the same with a
-random slope, and 1000 subjects x 10 visits with a random slope.  For each, the
+random slope, and 1000 subjects x 10 visits with a random slope; then, shown
+but outside the verdict, a boundary case (the preset "no between-subject
+variance" with random slopes, whose optimum lies on a face of theta, so the fit
+searches every face: what that search costs).  For each, the
 best of several repeats, all measured in the same run and interleaved (one
 repeat of each contender per round, so that a burst of load on a shared
 machine hits them alike), of
@@ -119,10 +122,23 @@ def time_lme4(data: pd.DataFrame, random_slope: bool, repeats: int) -> float | N
         return float(out.stdout.split()[0])
 
 
+def boundary_data() -> pd.DataFrame:
+    """Issue 9's example: the preset "no between-subject variance" with random slopes of SD 0.5, seed 0.
+
+    Its REML optimum lies on a boundary face (intercept-slope correlation -1):
+    the fit searches every face of theta, which is the cost shown here.
+    """
+    from lmm_teach.design import PRESETS
+    from lmm_teach.simulate import simulate as simulate_design
+
+    return simulate_design(PRESETS["no between-subject variance"].replace(sd_slope=0.5), 0)
+
+
 def run(label: str, n_subjects: int, n_visits: int, slope: bool, sd_slope: float, rounds: int, block: int,
-        sm_rounds: int, r_reps: int) -> tuple[float, float]:
+        sm_rounds: int, r_reps: int, data: pd.DataFrame | None = None) -> tuple[float, float]:
     """Time one problem, print a block, return statsmodels / (a) and statsmodels / (b)."""
-    data = simulate(n_subjects, n_visits, sd_slope=sd_slope, seed=1)
+    if data is None:
+        data = simulate(n_subjects, n_visits, sd_slope=sd_slope, seed=1)
     kw = dict(y="y", subject="subject", time="time", random_slope=slope)
     res = fit_lmm(data, **kw)  # warm up (imports, caches)
     for name in TABLES:
@@ -166,7 +182,7 @@ def run(label: str, n_subjects: int, n_visits: int, slope: bool, sd_slope: float
         return "ok" if ratio >= TARGET else "MISSED"
 
     ms = {k: v * 1e3 for k, v in best.items()}
-    print(f"{label}: {len(data)} rows (converged={res.converged})")
+    print(f"{label}: {len(data)} rows (converged={res.converged}, singular={res.singular})")
     print(f"    (a) fit_lmm, tables lazy        {ms['a']:9.2f} ms   (of which validation {ms['check']:.2f} ms; "
           f"a first call after statsmodels ran, caches cold: {ms['cold']:.2f} ms)")
     print(f"    (b) fit_lmm + every table       {ms['b']:9.2f} ms")
@@ -188,12 +204,16 @@ def main() -> int:
     problems = [("40 subjects x 6 visits, random intercept", 40, 6, False, 0.0, 12, 5, 12, 5),
                 ("40 subjects x 6 visits, random slope", 40, 6, True, 1.0, 10, 5, 10, 5),
                 ("1000 subjects x 10 visits, random slope", 1000, 10, True, 1.0, 3, 2, 2, 2)]
+    # a boundary case: the optimum on a face of theta (every face searched)
+    boundary = ("40 subjects x 6 visits, random slope, boundary optimum (no between-subject variance, "
+                "slope SD 0.5, seed 0)", 40, 6, True, 0.5, 10, 5, 10, 5, boundary_data())
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(f"load average at start: {', '.join(f'{x:.2f}' for x in load) if load else 'unknown'} "
           f"({os.cpu_count()} CPUs); BLAS threads: 1")
     if shutil.which("Rscript") is None:
         print("Rscript is not on PATH: lme4 is not timed.")
     ratios = [run(*problem) for problem in problems]
+    run(*boundary)  # shown, not part of the 30x verdict (the three problems above are)
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     if load:
         print(f"load average at end: {', '.join(f'{x:.2f}' for x in load)}")

@@ -22,6 +22,7 @@ from lmm_teach.compare import Analysis, analyze, compare, shrinkage
 from lmm_teach.datasets import load_bp
 from lmm_teach.design import PRESETS, Design
 from lmm_teach.lmm import LMMResult, fit_lmm
+from lmm_teach.mmrm import MMRMResult, compare_covariances, fit_mmrm
 from lmm_teach.montecarlo import MonteCarloResult, monte_carlo, sweep
 from lmm_teach.simulate import Simulation, simulate
 from lmm_teach.validate import DataError
@@ -33,9 +34,9 @@ __version__ = "0.1.0"
 _LAZY = {"Explorer": "lmm_teach.widgets", "setup": "lmm_teach.widgets"}
 
 __all__ = [
-    "Analysis", "AnovaResult", "DataError", "Design", "Explorer", "LMMResult", "MonteCarloResult", "PRESETS",
-    "Simulation", "analyze", "compare", "fit_lmm", "load_bp", "monte_carlo", "rm_anova", "setup", "shrinkage",
-    "simulate", "sweep",
+    "Analysis", "AnovaResult", "DataError", "Design", "Explorer", "LMMResult", "MMRMResult", "MonteCarloResult",
+    "PRESETS", "Simulation", "analyze", "compare", "compare_covariances", "fit_lmm", "fit_mmrm", "load_bp",
+    "monte_carlo", "rm_anova", "setup", "shrinkage", "simulate", "sweep",
 ]
 
 

@@ -81,6 +81,17 @@ def _floats(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def _structures(text: str) -> tuple[str, ...]:
+    from lmm_teach.mmrm.structures import STRUCTURES
+
+    names = tuple(dict.fromkeys(v.strip().lower() for v in text.split(",") if v.strip()))
+    bad = [n for n in names if n not in STRUCTURES]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"unknown covariance structure {', '.join(bad) or text!r}: choose from "
+                                         + ", ".join(STRUCTURES))
+    return names
+
+
 def _design_from(ns: argparse.Namespace):
     from lmm_teach.design import PRESETS, Design
     from lmm_teach.validate import DataError
@@ -111,9 +122,12 @@ def _build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--random-slope", action="store_true", help="give every subject its own slope")
     fit.add_argument("--method", choices=["reml", "ml"], default="reml", type=str.lower)
     fit.add_argument("--df", choices=["satterthwaite", "kenward-roger"], default="satterthwaite", type=str.lower,
-                     help="small-sample method of the fixed-effect tests (default satterthwaite; "
-                          "kenward-roger needs --method reml)")
+                     help="small-sample method of the fixed-effect tests, of the LMM and of the MMRM "
+                          "(default satterthwaite; kenward-roger needs --method reml)")
     fit.add_argument("--format", choices=["text", "json"], default="text")
+    fit.add_argument("--mmrm", metavar="COV[,COV...]", type=_structures,
+                     help="also fit the MMRM (categorical visit [x between], no random effects) with these residual "
+                          "covariance structures: us, toep, toeph, ar1, ar1h, cs, csh, ad, adh, sp_exp")
 
     sim = sub.add_parser("simulate", help="simulate a repeated-measures dataset and write it as CSV",
                          description="Simulate a study from a design and write the long data as CSV.")
@@ -153,7 +167,40 @@ def _fit(ns: argparse.Namespace, out) -> int:
     data = read_csv(ns.file)
     analysis = analyze(data, y=ns.y, subject=ns.subject, time=ns.time, visit=ns.visit, between=ns.between,
                        cluster=ns.cluster, random_slope=ns.random_slope, method=ns.method.upper(), df=ns.df)
-    return _write(analysis, ns.format, out)
+    if not ns.mmrm:
+        return _write(analysis, ns.format, out)
+    mmrm = _fit_mmrm(data, ns)
+    if ns.format == "json":
+        result = analysis.to_dict()
+        result["mmrm"] = {cov: (fit.to_dict() if not isinstance(fit, str) else {"error": fit})
+                          for cov, fit in mmrm.items()}
+        json.dump(result, out, indent=1, allow_nan=False)
+        out.write("\n")
+        return 0
+    out.write(analysis.summary() + "\n")
+    for cov, fit in mmrm.items():
+        out.write("\n" + (fit.summary() if not isinstance(fit, str) else f"MMRM {cov}: {fit}") + "\n")
+    return 0
+
+
+def _fit_mmrm(data, ns) -> dict:
+    """One MMRM per structure; a structure the data cannot support reports its reason instead."""
+    from lmm_teach.mmrm import fit_mmrm
+    from lmm_teach.validate import DataError
+
+    if ns.cluster:
+        raise DataError("the MMRM has no random effects, so it cannot model --cluster: leave out --cluster "
+                        "or --mmrm")
+    fits = {}
+    for cov in ns.mmrm:
+        try:
+            fits[cov] = fit_mmrm(data, y=ns.y, subject=ns.subject, visit=ns.visit or ns.time, between=ns.between,
+                                 time=ns.time, covariance=cov, df=ns.df, method=ns.method.upper())
+        except DataError as exc:
+            if len(ns.mmrm) == 1:
+                raise
+            fits[cov] = str(exc)
+    return fits
 
 
 def _simulate(ns: argparse.Namespace, out) -> int:

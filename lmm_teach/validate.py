@@ -197,7 +197,8 @@ def check_long_arrays(data: pd.DataFrame, columns: Columns, *, min_visits: int =
     if columns.time is not None:
         t = columns.time
         tv = _numeric(cols[t], t, "the time",
-                      "use the time since baseline as a number (for visit labels use --visit)", missing=True)
+                      "use the time since baseline as a number (labels such as 'week 1' belong in the visit "
+                      "column)", missing=True)
         if np.isinf(tv).any():
             raise DataError(f"column {t!r} (the time) has an infinite value at {_row(data, np.isinf(tv))}")
         arrays[t] = tv

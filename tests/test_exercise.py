@@ -202,3 +202,41 @@ def test_layout_holds_question_answer_box_button_and_feedback():
         prompt, controls, feedback = ex.layout.children
         assert prompt is ex.prompt and feedback is ex.feedback
         assert list(controls.children) == [ex.input, ex.button]
+
+
+# --- answers that a glance at the source does not give away ------------------------------
+
+def test_solution_only_after_tries_or_for_the_teacher(monkeypatch):
+    from lmm_teach.widgets.exercise import SolutionLocked
+
+    monkeypatch.delenv("LMM_TEACH_TEACHER", raising=False)
+    ex = NumberExercise("What is 2 + 2?", 4, tolerance=0, reveal_after=2)
+    with pytest.raises(SolutionLocked, match="2 more wrong tries"):
+        ex.solution()
+    assert ex.solution(teacher=True) == 4
+    ex.check(5)
+    with pytest.raises(SolutionLocked, match="1 more wrong try"):
+        ex.solution()
+    ex.check(6)  # the answer is now shown in the feedback: solution() may say it too
+    assert "The answer is" in ex.feedback_text and ex.solution() == 4
+    solved = ChoiceExercise("Which is larger?", ["1", "2"], "2")
+    solved.check("2")
+    assert solved.solution() == "2"
+    monkeypatch.setenv("LMM_TEACH_TEACHER", "1")
+    assert ChoiceExercise("Which is larger?", ["1", "2"], "2").solution() == "2"
+
+
+def test_encoded_answers():
+    from lmm_teach.widgets.exercise import Encoded, encode
+
+    text = encode("MCAR and MAR")
+    assert "MCAR" not in text and "MAR" not in text
+    ex = ChoiceExercise("Which?", ["MCAR only", "MCAR and MAR", "all three"], Encoded(text), reveal_after=1)
+    assert ex.check("MCAR only") is False and "\u201cMCAR and MAR\u201d" in ex.feedback_text
+    assert ex.check("MCAR and MAR") is True
+    num = NumberExercise("How many?", Encoded(encode(0.763)), tolerance=0.005)
+    assert num.check("0.76") is True and num.check("0.7") is False
+    with pytest.raises(ValueError, match="not one of the options"):
+        ChoiceExercise("Which?", ["a", "b"], Encoded(encode("c")))
+    with pytest.raises(ValueError, match="does not come from"):
+        Encoded("MCAR and MAR")

@@ -149,3 +149,10 @@ def test_shapes_are_checked():
         kr.ddf_scale([1.0], np.eye(1), np.ones((2, 1, 1)), np.eye(3))
     with pytest.raises(ValueError, match="columns"):
         kr.ddf_scale([1.0, 2.0], np.eye(1), np.ones((1, 1, 1)), np.eye(1))
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    failed, attempted = doctest.testmod(kr)
+    assert attempted >= 3 and failed == 0

@@ -172,3 +172,25 @@ def test_kr_needs_reml_and_a_known_name():
     with pytest.raises(ValueError, match="kenward-roger"):
         fit_lmm(data, df="containment", **kw)
     assert fit_lmm(data, df="Kenward-Roger", **kw).ddf == "Kenward-Roger"
+
+
+def test_row_order_and_subject_labels_change_nothing():
+    """Blocks are found from the codes, not from the row order: shuffled rows and renamed
+    subjects give the same Kenward-Roger numbers (random slope, unequal visits per subject)."""
+    o = CASES["rs_corr"]
+    data = pd.read_csv(DATA / "rs_corr.csv")
+    shuffled = data.sample(frac=1.0, random_state=7).reset_index(drop=True)
+    shuffled[o["subject"]] = "p" + shuffled[o["subject"]].astype(str)
+    kw = dict(y=o["y"], subject=o["subject"], time=o["time"], random_slope=True, df="kenward-roger")
+    a, b = fit_lmm(data, **kw), fit_lmm(shuffled, **kw)
+    cols = ["estimate", "se", "df", "p"]
+    assert np.allclose(a.fixed[cols].to_numpy(), b.fixed[cols].to_numpy(), rtol=1e-6)
+    assert np.allclose(a.tests[["F", "df_den"]].to_numpy(), b.tests[["F", "df_den"]].to_numpy(), rtol=1e-6)
+
+
+def test_fit_lmm_docstring_examples_run():
+    import doctest
+    import importlib
+
+    failed, attempted = doctest.testmod(importlib.import_module("lmm_teach.lmm.fit"))
+    assert attempted >= 5 and failed == 0

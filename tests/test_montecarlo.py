@@ -509,3 +509,47 @@ def test_a_multithreaded_caller_gets_a_forkserver_pool_with_the_same_results():
         "stop.set()\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+
+
+def test_a_slope_model_with_too_few_rows_is_refused_as_fit_lmm_refuses_it():
+    # 10 subjects x 3 visits with 45 % MCAR: some replicates keep <= 20 rows, no more than the
+    # 20 random effects of (time | subject); fit_lmm refuses such data, so must the worker
+    from lmm_teach.lmm.engine import unfittable_reason
+
+    design = Design(n_subjects=10, visit_times=(0, 1, 2), sd_slope=0.5, mcar=0.45, mar_dropout=0.0)
+    res = monte_carlo(design, n_reps=30, seed=1, analyses=("lmm", "ols"), n_workers=1)
+    reps = res.replicates
+    n_obs = reps.query("analysis == 'ols'").set_index("rep")["n_obs"]
+    lmm_failed = reps.query("analysis == 'lmm'").set_index("rep")["failed"]
+    refused = n_obs.map(lambda n: unfittable_reason(int(n), 2, 10, random_slope=True, cluster=False) is not None)
+    assert refused.any() and not refused.all()
+    assert (lmm_failed == refused).all()
+    row = res.table.query("analysis == 'lmm'").iloc[0]
+    assert row["n_failed"] == refused.sum() and row["n_ok"] == (~refused).sum()
+    note = next(w for w in res.warnings if w.startswith("LMM"))
+    assert "a random slope needs more measurements" in note and "than random effects" in note
+
+
+def test_a_fit_that_did_not_converge_is_a_failure_with_its_reason(monkeypatch):
+    import dataclasses
+
+    import lmm_teach.montecarlo.worker as worker
+
+    real = worker.fit_arrays
+    calls = {"n": 0}
+
+    def sometimes(*args, **kw):
+        fit = real(*args, **kw)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            return dataclasses.replace(fit, converged=False, reason="the deviance curves downwards in some "
+                                       "direction here (a saddle point, not a minimum)")
+        return fit
+
+    monkeypatch.setattr(worker, "fit_arrays", sometimes)
+    res = monte_carlo(SMALL.replace(mar_dropout=0.0), n_reps=4, seed=1, analyses=("lmm", "ols"), n_workers=1)
+    lmm = res.table.query("analysis == 'lmm'")
+    assert (lmm["n_failed"] == 1).all() and (lmm["n_ok"] == 3).all()
+    assert (res.table.query("analysis == 'ols'")["n_failed"] == 0).all()
+    assert any("the REML fit did not converge (the deviance curves downwards" in w and "saddle" in w
+               for w in res.warnings)

@@ -35,7 +35,7 @@ _report = []
 for _name, _ex in list(globals().items()):
     if _name.startswith("_") or not isinstance(_ex, _Exercise):
         continue
-    _solution = _ex.solution()
+    _solution = _ex.solution(teacher=True)
     if isinstance(_ex, _Choice):
         _wrong = next(o for o in _ex.options if o != _solution)
     else:
@@ -149,7 +149,10 @@ def test_lesson_zero_fits_the_textbook_statsmodels_model():
 
 
 def test_binder_installs_the_package_and_pins_every_runtime_dependency():
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: the same parser as the tomli backport (in the test extra)
+        tomllib = pytest.importorskip("tomli")
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     lines = [ln.strip() for ln in (ROOT / "binder" / "requirements.txt").read_text().splitlines()]
@@ -167,3 +170,52 @@ def test_binder_installs_the_package_and_pins_every_runtime_dependency():
         assert norm(name) in pinned, f"binder/requirements.txt does not pin {name}"
     runtime = (ROOT / "binder" / "runtime.txt").read_text().strip()
     assert re.fullmatch(r"python-3\.1[0-9]", runtime)
+
+
+def _exercise_answers(source: str):
+    """(class name, line, answer expression) of every exercise built in a cell's source."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # IPython magics: leave the cell out
+        return
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+        if name not in ("NumberExercise", "ChoiceExercise"):
+            continue
+        position = 1 if name == "NumberExercise" else 2
+        answer = next((k.value for k in node.keywords if k.arg == "answer"), None)
+        if answer is None and len(node.args) > position:
+            answer = node.args[position]
+        yield name, node.lineno, answer
+
+
+def _literal(node) -> bool:
+    """A constant, an f-string or a sum of them: readable in the source at a glance."""
+    import ast
+
+    if isinstance(node, (ast.Constant, ast.JoinedStr)):
+        return True
+    if isinstance(node, ast.UnaryOp):
+        return _literal(node.operand)
+    if isinstance(node, ast.BinOp):
+        return _literal(node.left) and _literal(node.right)
+    return False
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_lesson_sources_do_not_give_the_answers_away(lesson):
+    """A folded exercise cell is one click from the learner: its answer is computed from the
+    learner's data or written Encoded, never a literal (``answer="MCAR and MAR"`` once was)."""
+    nb = nbformat.read(NOTEBOOKS / lesson, as_version=4)
+    found, literal = 0, []
+    for i, source in enumerate(_code(nb)):
+        for name, line, answer in _exercise_answers(source):
+            found += 1
+            if answer is None or _literal(answer):
+                literal.append(f"code cell {i + 1}, line {line}: {name}")
+    assert found >= 3, f"{lesson}: {found} exercises found in the source"
+    assert not literal, f"{lesson}: answers written in clear:\n" + "\n".join(literal)

@@ -338,10 +338,11 @@ def test_reading_of_a_study_stopped_before_any_replicate(finished):
 
 def test_controls_are_labelled_and_bounded():
     panel = MonteCarloPanel(SMALL)
-    assert panel.n_reps.value == 200 and panel.n_reps.max == MAX_REPS == 5000
+    assert panel.n_reps.value == 200 and MAX_REPS == 5000
     assert panel.analyses == ("lmm", "lmm_wald", "lmm_categorical", "anova", "ols")
     controls = [w for w in _walk(panel.layout)
-                if isinstance(w, (widgets.Button, widgets.Checkbox, widgets.BoundedIntText, widgets.IntProgress))]
+                if isinstance(w, (widgets.Button, widgets.Checkbox, widgets.IntText, widgets.BoundedIntText,
+                                  widgets.IntProgress))]
     assert len(controls) == 5 + 2 + 2 + 1
     for w in controls:
         assert w.description and w.tooltip, w  # read by screen readers
@@ -400,3 +401,30 @@ def test_docstring_examples_run(module):
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_too_many_replicates_are_not_clamped_without_a_word():
+    panel = MonteCarloPanel(SMALL, n_reps=50_000, seed=2, analyses=("ols",), n_workers=1)
+    assert panel.n_reps.value == 50_000  # what the learner typed stays until Run
+    panel.n_reps.value = 50_000
+    panel._work = lambda *args: None  # the message, not the study, is under test
+    assert panel.run(wait=True)
+    assert panel.n_reps.value == MAX_REPS and panel.progress.max == MAX_REPS
+    assert "50000 replicates asked for: the panel runs 10 to 5000, so this study has 5000" in panel.status.text
+    assert "lmm_teach.monte_carlo(design, n_reps=50000)" in panel.status.text
+
+
+def test_a_running_study_does_not_show_the_last_result_as_its_own(finished):
+    panel = MonteCarloPanel(SMALL, n_reps=40, seed=3, analyses=("ols",), n_workers=1, chunk_size=5)
+    assert panel.run(wait=True) and panel.reading_html.value and panel.table_html.value
+    seen = {}
+
+    def look(change):
+        if change["new"] >= 5 and not seen:
+            seen.update(reading=panel.reading_html.value, table=panel.table_html.value, about=panel.about.value)
+
+    panel.progress.observe(look, names="value")
+    panel.seed.value = 4
+    assert panel.run(wait=True)
+    assert seen["reading"] == "" and seen["table"] == "" and "show the previous one" in seen["about"]
+    assert panel.reading_html.value and "previous" not in panel.about.value

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import html
 import io
 import json
 import warnings
@@ -247,9 +248,9 @@ def test_the_tab_titles_keep_their_words(explorer):
     import re
 
     assert "Your own data" in explorer.tabs.titles and "lmm-tabs" in explorer.tabs._dom_classes
-    (css,) = [w for w in _walk(explorer.layout) if "lmm-tabs-css" in getattr(w, "_dom_classes", ())]
+    (css,) = [w for w in _walk(explorer.layout) if "lmm-style" in getattr(w, "_dom_classes", ())]
     assert css.layout.display == "none"  # a style element needs no room
-    assert re.fullmatch(r"<style>\.lmm-tabs \{ --jp-widgets-horizontal-tab-width: auto; \}</style>", css.value)
+    assert re.search(r"\.lmm-tabs \{ --jp-widgets-horizontal-tab-width: auto; \}", css.value)
 
 
 def test_a_design_change_replaces_the_learners_data(explorer, trial):
@@ -269,3 +270,93 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(data_panel, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+# ------------------------------------------------------------------ own data like a statistician
+def test_a_missing_value_code_is_a_question_not_a_blood_pressure():
+    from lmm_teach.widgets import data_checks
+
+    bp = lmm_teach.load_bp()
+    coded = bp.copy()
+    coded.loc[[4, 17], "bp"] = -99
+    before = coded.copy()
+    panel = OwnDataPanel(coded, name="bp_coded.csv")
+    assert [(s.column, s.value, s.n) for s in panel.sentinels] == [("bp", -99.0, 2)]
+    assert "Is -99 a code for a missing measurement?" in panel.status.text and "row 5, 18" in panel.status.text
+    assert panel.missing_button.layout.display is None
+    assert panel.analyse() is False and panel.result is None  # not analysed silently
+    assert "Is this a code for a missing value?" in panel.status.text
+    assert "Treat -99 in 'bp' as missing" in panel.status.text  # the panel's buttons, not a flag
+    panel.missing_button.click()
+    assert panel.data["bp"].isna().sum() == 2 and panel.missing_button.layout.display == "none"
+    pd.testing.assert_frame_equal(coded, before)  # the learner's table is unchanged
+    assert "mask(data['bp'] == -99)" in panel.data_code
+    assert panel.analyse() and panel.result.lmm.n_obs == 28
+    kept = OwnDataPanel(coded)
+    kept.keep_button.click()
+    assert kept.analyse() and kept.result.lmm.n_obs == 30
+    # a value that is merely large is no code; 99 inside the range is a value
+    assert data_checks.sentinel_codes(pd.DataFrame({"y": [80, 99, 120, 150]}), "y") == []
+    assert [s.value for s in data_checks.sentinel_codes(pd.DataFrame({"y": [1.2, 3.4, 2.2, 999]}), "y")] == [999]
+
+
+def test_a_failed_analyse_leaves_no_stale_results(trial):
+    panel = OwnDataPanel(trial)
+    assert panel.analyse() and panel.compare_panel.layout.layout.display is None
+    panel.roles["time"].value = "visit"  # text: cannot be the time
+    assert panel.analyse() is False
+    assert panel.result is None and panel.compare_panel.layout.layout.display == "none"
+    assert panel.analyse() is False  # and again: nothing comes back
+    panel.roles["time"].value = "weeks"
+    assert panel.analyse() and panel.compare_panel.layout.layout.display is None
+
+
+def test_a_failed_analyse_in_the_explorer_says_what_the_tabs_show(trial):
+    from lmm_teach.widgets import Explorer
+
+    explorer = Explorer(design=Design(n_subjects=12, visit_times=(0, 1, 2)), seed=4)
+    panel = explorer.extensions["Your own data"]
+    panel.load(trial)
+    panel.roles["time"].value = "visit"
+    assert panel.analyse() is False
+    assert "The other tabs still show the simulated data, not this try" in panel.status.text
+
+
+def test_wide_format_is_recognised_with_the_melt_to_copy(trial):
+    long = lmm_teach.load_bp()
+    wide = long.pivot(index="patient", columns="time_num", values="bp")
+    wide.columns = [f"bp_{int(t)}" for t in wide.columns]
+    wide = wide.reset_index()
+    panel = OwnDataPanel(wide, name="bp_wide.csv")
+    assert panel.wide is not None and panel.wide.value_vars == ("bp_0", "bp_1", "bp_2")
+    assert "one row per patient ('patient')" in panel.status.text
+    assert "data.melt(id_vars=['patient'], value_vars=['bp_0', 'bp_1', 'bp_2']" in html.unescape(panel.advice.value)
+    assert "--" not in panel.status.text and "--" not in panel.wide.code
+    assert panel.analyse() is False and "wide format" in panel.status.text
+    ns = {"data": wide, "pd": pd}
+    exec(panel.wide.code, ns)  # the code to copy runs and gives the long table
+    assert len(ns["long"]) == 30 and set(ns["long"]["time"]) == {0.0, 1.0, 2.0}
+    panel.long_button.click()
+    assert panel.wide is None and len(panel.data) == 30
+    assert panel.columns().y == "bp" and panel.columns().subject == "patient" and panel.columns().time == "time"
+    assert panel.analyse() and panel.result.lmm.n_subjects == 10
+    assert OwnDataPanel(trial).wide is None  # long data with numbered columns are not wide
+
+
+def test_an_arm_that_changes_within_a_patient_is_an_error_naming_the_patient(trial):
+    moved = trial.copy()
+    first = moved["patient_id"].iloc[0]
+    rows = moved.index[moved["patient_id"] == first]
+    moved.loc[rows[-1], "arm"] = "treatment" if moved.loc[rows[0], "arm"] == "control" else "control"
+    panel = OwnDataPanel(moved)
+    assert panel.roles["between"].value == "arm"  # not dropped from the analysis without a word
+    assert f"changes within patient_id {first}" in panel.status.text
+    assert panel.analyse() is False
+    assert f"changes within subject '{first}'" in panel.status.text and panel.result is None
+
+
+def test_messages_speak_of_the_panel_not_of_command_line_flags(trial):
+    panel = OwnDataPanel(trial)
+    panel.roles["time"].value = "visit"
+    assert panel.analyse() is False
+    assert "--" not in panel.status.text and "visit column" in panel.status.text

@@ -412,3 +412,28 @@ def test_sources_accept_the_data():
     src = ColumnDataSource(data={})
     src.data = spaghetti_data(data, y="y", subject="subject", time="time", visit="visit")["lines"]
     assert len(src.data["xs"]) == 2
+
+
+def test_monte_carlo_group_labels_do_not_run_into_each_other():
+    """Written along the axis, a group label longer than its two bars overprinted the next one
+    ("arm x time (truth -1ime (truth 0.5)"); written across it, each label has its own line."""
+    from lmm_teach.plots.montecarlo import make_bias_figure, make_coverage_figure, make_rejection_figure
+
+    for make in (make_rejection_figure, make_bias_figure, make_coverage_figure):
+        fig = make()[0]
+        assert fig.yaxis[0].group_label_orientation == "horizontal"
+
+
+def test_the_missing_counts_and_the_anova_legend_stay_inside_the_figure():
+    """The 'n missing' texts hung below their anchor and were cut at the frame's edge; three legend
+    columns of 'complete cases, arm B' ran past the figure's width."""
+    from bokeh.models import GlyphRenderer, Text
+
+    from lmm_teach.plots.spaghetti import make_spaghetti_figure
+    from lmm_teach.plots.visit_means import make_visit_means_figure
+
+    fig, _ = make_spaghetti_figure(x_label="time", y_label="y")
+    (text,) = [r.glyph for r in fig.renderers if isinstance(r, GlyphRenderer) and isinstance(r.glyph, Text)]
+    assert text.text_baseline == "bottom"
+    fig, _ = make_visit_means_figure(x_label="time", y_label="y")
+    assert fig.legend[0].ncols == 2

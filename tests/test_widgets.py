@@ -15,7 +15,7 @@ import pytest
 from widget_tree import walk as _walk
 
 from lmm_teach.design import FIELDS, PRESETS, Design
-from lmm_teach.widgets import DesignPanel, setup
+from lmm_teach.widgets import DesignPanel, Explorer, setup
 from lmm_teach.widgets import notebook as nb
 from lmm_teach.widgets.base import Batcher, StatusArea
 from lmm_teach.widgets.controls import format_times, make_control, parse_times, set_control, visible_label
@@ -288,3 +288,66 @@ def test_fixed_table_names_the_df_method():
     kw = dict(y="bp", subject="patient", time="time_num")
     assert "df (Satterthwaite)" in fixed_table(fit_lmm(bp, **kw))
     assert "df (Kenward-Roger)" in fixed_table(fit_lmm(bp, df="kenward-roger", **kw))
+
+
+# --- a Design panel that fits a laptop ------------------------------------------------------
+
+def test_sections_fold_and_the_lessons_controls_come_first():
+    from lmm_teach.widgets.design_panel import DesignPanel
+
+    panel = DesignPanel()
+    assert [k for k, s in panel.sections.items() if s.opened] == ["Study", "Model"]
+    folded = panel.sections["Missing data"]
+    assert folded.body.layout.display == "none" and folded.toggle.icon == "chevron-right"
+    folded.toggle.value = True  # one click away
+    assert folded.body.layout.display is None and folded.toggle.icon == "chevron-down"
+
+    lesson = DesignPanel(focus=["mcar", "mar_dropout", "Missing data"])
+    first = lesson.sections["Lesson"]
+    assert list(lesson.sections)[0] == "Lesson" and first.opened
+    shown = [w for w in first.body.children]
+    assert lesson.controls["mcar"] in shown[0].children and lesson.controls["mar_dropout"] in shown[1].children
+    assert lesson.sections["Missing data"].opened and not lesson.sections["Study"].opened
+    # each control appears once
+    from widget_tree import walk
+
+    found = [w for w in walk(lesson.layout) if w is lesson.controls["mcar"]]
+    assert len(found) == 1
+    with pytest.raises(ValueError, match="neither a control"):
+        DesignPanel(focus=["dropout"])
+    assert Explorer.__init__.__kwdefaults__["focus"] is None
+
+
+def test_dependent_controls_are_disabled_while_their_switch_is_off():
+    from lmm_teach.widgets.design_panel import DesignPanel
+
+    panel = DesignPanel(Design(arms=False))
+    arm = ["arm_effect", "arm_slope_effect", "allocation"]
+    assert all(panel.controls[n].disabled for n in arm)
+    panel.controls["arms"].value = True
+    assert not any(panel.controls[n].disabled for n in arm)
+    assert panel.controls["sd_clinic"].disabled
+    panel.controls["n_clinics"].value = 3
+    assert not panel.controls["sd_clinic"].disabled
+    assert panel.controls["corr_intercept_slope"].disabled == (panel.design.sd_slope == 0)
+    panel.set_design(PRESETS["MAR dropout"])
+    assert not panel.controls["dropout_strength"].disabled and panel.controls["mnar_driver"].disabled
+    assert panel.controls["arm_effect"].disabled == (not PRESETS["MAR dropout"].arms)
+
+
+def test_every_colour_in_the_panels_html_follows_the_theme():
+    """Text colours and backgrounds come from JupyterLab's variables (the dark theme once showed white
+    text on near-white): a hex colour is only allowed for borders, the figures' card and the page CSS."""
+    import re
+    from pathlib import Path
+
+    import lmm_teach.widgets as w
+
+    offenders = []
+    for path in Path(w.__file__).parent.glob("*.py"):
+        if path.name == "page.py":
+            continue
+        for i, line in enumerate(path.read_text().splitlines(), 1):
+            for m in re.finditer(r"(?<![-\w])(color|background)\s*:\s*#[0-9a-fA-F]{3,6}", line):
+                offenders.append(f"{path.name}:{i}: {m.group(0)}")
+    assert offenders == []

@@ -393,3 +393,25 @@ def test_an_outcome_without_variation_is_explained(fresh):
     bp = lmm_teach.load_bp().assign(bp=120.0)
     fresh.show_data(bp, y="bp", subject="patient", time="time_num", visit="time")
     assert "no variation" in fresh.status.text and "120" in fresh.status.text
+
+
+def test_real_data_say_no_x_truth_and_plots_say_patient():
+    """'x: truth' once appeared over a learner's own data (lesson 0); plots said 'subject' where the
+    lessons say 'patient'."""
+    from lmm_teach.compare import analyze
+    from lmm_teach.widgets import ComparePanel, DataPanel, LMMPanel
+
+    bp = lmm_teach.load_bp()
+    analysis = analyze(bp, y="bp", subject="patient", time="time_num", visit="time")
+    compare = ComparePanel(analysis)
+    assert compare.figure.title.text == "Estimates by method"
+    lmm = LMMPanel(analysis.lmm, data=bp)
+    assert "truth" not in lmm.fixed_figure.title.text and "truth" not in lmm.variance_figure.title.text
+    simulated = Explorer(Design(n_subjects=12, visit_times=(0, 1, 2)), seed=2)
+    simulated.tabs.selected_index = list(simulated.tabs.titles).index("Compare")
+    assert simulated.compare_panel.figure.title.text == "Estimates by method (x: truth)"
+    simulated.tabs.selected_index = list(simulated.tabs.titles).index("LMM")
+    assert simulated.lmm_panel.fixed_figure.title.text.endswith("(x: truth)")
+    assert "each patient's line" in simulated.lmm_panel.fit_figure.title.text
+    data = DataPanel(bp, y="bp", subject="patient", time="time_num", visit="time")
+    assert data.figure.title.text == "Each line is one patient"

@@ -7,7 +7,10 @@ for code that fits many models (Monte Carlo) is :mod:`lmm_teach.lmm.engine`
 Modules: ``fit`` (validation, design, assembly), ``terms`` (fixed-effects
 design, type-III contrasts), ``deviance`` (the profiled deviance from
 per-subject sums), ``derivatives`` (its exact gradient and Hessian),
-``optimize`` and ``newton`` (its minimisation over theta), ``satterthwaite``
+``optimize`` and ``newton`` (its minimisation over theta), ``faces`` (the
+boundary faces of theta and the conditions of a (boundary) minimum: the global
+optimum and an honest ``converged``), ``surface`` (the profiled deviance at any
+theta and the optimiser's path, for teaching plots), ``satterthwaite``
 (df and F tests), ``ranova`` (random-term LRTs), ``engine`` (array API),
 ``tables``, ``lazy`` and ``result`` (:class:`LMMResult`, whose tables are
 built on first access).

@@ -28,17 +28,52 @@ from dataclasses import dataclass
 import numpy as np
 
 from lmm_teach.lmm.derivatives import analytic, supports_analytic
-from lmm_teach.lmm.deviance import Problem, Solution, build_problem, profile, solve_at
+from lmm_teach.lmm.deviance import Problem, Solution, build_problem, deviance, profile, solve_at
+from lmm_teach.lmm.faces import BOUND_TOL, NEWTON_TOL, check, escape, search_faces
+from lmm_teach.lmm.newton import newton_minimize
 from lmm_teach.lmm.optimize import Optimum, optimize, slope_start
 from lmm_teach.lmm.ranova import RandomTerm
 from lmm_teach.lmm.satterthwaite import VarparInfo, contest1d, contest_md, varpar_info
 
-__all__ = ["ArrayFit", "EngineFit", "fit_arrays", "fit_problem", "SINGULAR_TOL"]
+__all__ = ["ArrayFit", "EngineFit", "fit_arrays", "fit_problem", "unfittable_reason", "not_converged_message",
+           "SINGULAR_TOL", "NEWTON_TOL"]
 
 #: lme4's ``isSingular(tol = 1e-4)``: a theta bounded at 0 (an SD ratio) below this is "on the boundary".
 SINGULAR_TOL = 1e-4
-#: Largest Newton step in theta, ``|H^-1 g|``, still counted as converged (lme4 warns above 2e-3).
-NEWTON_TOL = 1e-3
+
+
+def unfittable_reason(n: int, p: int, n_subjects: int, *, random_slope: bool, cluster: bool,
+                      subject: str = "subject") -> str | None:
+    """Why a model cannot be fitted to ``n`` rows of ``n_subjects`` subjects with ``p`` fixed effects, or None.
+
+    The one rule that :func:`lmm_teach.fit_lmm` (a :class:`~lmm_teach.validate.DataError`
+    with this message) and the Monte Carlo worker (a failed replicate with
+    this reason) apply, so that they never disagree on what can be fitted:
+    more rows than fixed effects plus variance parameters, more rows than
+    subjects (lme4: each grouping factor needs fewer levels than observations)
+    and, with a random slope, more rows than random effects (two per subject).
+    """
+    q = 2 if random_slope else 1
+    n_theta = (1 if q == 1 else 3) + (1 if cluster else 0)
+    if n <= p + n_theta:
+        return (f"{n} measurements are too few for {p} fixed effects and {n_theta + 1} variance "
+                f"parameters: collect more data or simplify the model")
+    if n <= n_subjects:
+        return (f"every {subject} has a single measurement: the variance between {subject}s cannot be "
+                f"told apart from the residual variance; a mixed model needs repeated measurements")
+    if random_slope and n <= q * n_subjects:
+        return (f"a random slope needs more measurements ({n}) than random effects "
+                f"({q} per {subject}, {q * n_subjects}): most {subject}s need three or more visits; "
+                f"drop random_slope")
+    return None
+
+
+def not_converged_message(reason: str, newton_step: float) -> str:
+    """What a learner reads when a fit did not reach a minimum (``EngineFit.reason``)."""
+    why = reason or f"the Newton step is still {newton_step:.2g}"
+    return ("The fit did not converge: the variance estimates are not at a minimum of the REML/ML criterion "
+            f"({why}). The estimates, standard errors and p-values may be wrong; simplify the random part "
+            "(e.g. drop the random slope) or collect more data.")
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,6 +90,7 @@ class EngineFit:
     converged: bool
     newton_step: float  # max |H^-1 g| over the interior theta (0 when all on the boundary)
     reduced: tuple  # ((RandomTerm, deviance), ...) for the random-term LRTs
+    reason: str = ""  # why not converged (faces.check), "" when converged
 
     @property
     def loglik(self) -> float:
@@ -69,22 +105,6 @@ class EngineFit:
 def _is_singular(pr: Problem, theta: np.ndarray) -> bool:
     """lme4's isSingular on the internal theta (converted to lme4's scale)."""
     return bool(np.any(pr.external(theta)[pr.bounded] < SINGULAR_TOL))
-
-
-def _newton_step(pr: Problem, theta: np.ndarray, info: VarparInfo) -> float:
-    """Size of the Newton step on the interior coordinates (a scaled gradient, as lme4 checks)."""
-    interior = ~(pr.bounded & (theta < SINGULAR_TOL))
-    if interior.all():
-        H, g = info.hess_profiled, info.grad_profiled
-    elif not interior.any():
-        return 0.0
-    else:
-        H = info.hess_profiled[np.ix_(interior, interior)]
-        g = info.grad_profiled[interior]
-    try:
-        return float(np.max(np.abs(np.linalg.solve(H, g))))
-    except np.linalg.LinAlgError:
-        return np.inf
 
 
 def _start_from(pr: Problem, reduced: list[tuple[RandomTerm, Optimum]], reml: bool) -> np.ndarray | None:
@@ -112,36 +132,61 @@ def _start_from(pr: Problem, reduced: list[tuple[RandomTerm, Optimum]], reml: bo
 
 
 def fit_problem(pr: Problem, *, reml: bool = True, random_terms: list[RandomTerm] = (),
-                satterthwaite: bool = True) -> EngineFit:
+                satterthwaite: bool = True, trace: list | None = None) -> EngineFit:
     """Fit a prepared :class:`Problem`: optimum, solution, Satterthwaite info, reduced fits.
 
     The reduced models of ``random_terms`` are fitted first; they are nested
-    in the full model and give it a good start.
+    in the full model and give it a good start.  An optimum on a boundary
+    face, or one where the conditions of a minimum fail, is followed by the
+    search of every face (:func:`lmm_teach.lmm.faces.search_faces`); the
+    result is ``converged`` only where the first- and second-order conditions
+    of a (boundary) minimum hold at the point returned (:func:`~lmm_teach.lmm.faces.check`).
+    ``trace``: a list collecting ``(stage, theta, deviance)`` of the iterates
+    (internal theta; see :func:`lmm_teach.lmm.surface.optimizer_path`).
     """
     reduced = []
     for term in random_terms:
         free = np.array(term.free, bool)
         reduced.append((term, optimize(pr, reml=reml, free=free)))
-    opt = optimize(pr, reml=reml, start=_start_from(pr, reduced, reml))
+    opt = optimize(pr, reml=reml, start=_start_from(pr, reduced, reml), trace=trace)
     # A reduced fit better than the full one means the full search missed the
     # optimum: restart the full model from the best reduced fit.
     for _term, r in reduced:
         if r.dev < opt.dev - 1e-8:
-            alt = optimize(pr, reml=reml, start=np.where(pr.bounded, np.maximum(r.theta, 1e-2), r.theta))
+            alt = optimize(pr, reml=reml, start=np.where(pr.bounded, np.maximum(r.theta, 1e-2), r.theta),
+                           trace=trace)
             if alt.dev < opt.dev:
                 opt = alt
+    chk, pieces = check(pr, opt.theta, reml=reml)
+    if pr.n_theta > 1 and (not chk.minimum or np.any(pr.bounded & (chk.theta < BOUND_TOL))):
+        th, _ = search_faces(pr, reml=reml, theta=chk.theta, dev=chk.dev, trace=trace,
+                             optimize_fn=lambda free, start: optimize(pr, reml=reml, free=free, start=start))
+        chk, pieces = check(pr, th, reml=reml)
+        for _ in range(3):  # off a saddle the search still stands on
+            if chk.minimum or chk.direction is None:
+                break
+            pts = escape(pr, chk)
+            fs = deviance(pr, pts, reml=reml)
+            j = int(np.argmin(fs))
+            if not fs[j] < chk.dev:
+                break
+            th, f, _, _, _ = newton_minimize(pr, np.ones(pr.n_theta, bool), pts[j], reml, trace)
+            if not f < chk.dev:
+                break
+            chk, pieces = check(pr, th, reml=reml)
+    theta = chk.theta
+    ok = bool(chk.minimum and np.isfinite(chk.dev))
+    opt = Optimum(theta, chk.dev, ok, chk.reason)
     # One exact evaluation at the optimum serves the solution and the Satterthwaite df.
-    pieces = None
-    if supports_analytic(pr):
-        pieces = opt.pieces if opt.pieces_of is pr else analytic(pr, opt.theta, reml=reml)
-    sol = solve_at(pr, opt.theta, reml=reml, pieces=pieces)
+    if pieces is None and supports_analytic(pr):
+        pieces = analytic(pr, theta, reml=reml)
+    sol = solve_at(pr, theta, reml=reml, pieces=pieces)
     vcov = sol.sigma2 * sol.Pbeta
-    info = varpar_info(pr, opt.theta, reml=reml, pieces=pieces) if satterthwaite else None
-    step = _newton_step(pr, opt.theta, info) if info is not None else 0.0
-    converged = bool(opt.converged and np.isfinite(sol.dev) and step < NEWTON_TOL)
+    info = varpar_info(pr, theta, reml=reml, pieces=pieces) if satterthwaite else None
+    converged = bool(ok and np.isfinite(sol.dev))
     return EngineFit(problem=pr, reml=reml, optimum=opt, solution=sol, vcov=vcov, info=info,
-                     singular=_is_singular(pr, opt.theta), converged=converged, newton_step=step,
-                     reduced=tuple((t, r.dev) for t, r in reduced))
+                     singular=_is_singular(pr, theta), converged=converged, newton_step=chk.newton_step,
+                     reduced=tuple((t, r.dev) for t, r in reduced), reason=chk.reason)
 
 
 @dataclass(frozen=True, eq=False)
@@ -160,6 +205,7 @@ class ArrayFit:
     converged: bool
     singular: bool
     tests: dict  # name -> (F, df_num, df_den, p) for each contrast asked for
+    reason: str = ""  # why not converged ("" when converged)
 
 
 def fit_arrays(
@@ -201,8 +247,14 @@ def fit_arrays(
     -------
     ArrayFit
         ``beta, se, df, t, p, cov_beta, theta, sigma, loglik, converged,
-        singular, tests``.  Nothing is validated beyond what the algebra needs:
-        it is the caller's job to pass clean arrays.
+        singular, tests, reason``.  Nothing is validated beyond what the algebra
+        needs: it is the caller's job to pass clean arrays.
+
+    Raises
+    ------
+    ValueError
+        When the model cannot be fitted to so few rows (:func:`unfittable_reason`,
+        the rule and message of ``fit_lmm``'s ``DataError``).
 
     Notes
     -----
@@ -218,6 +270,10 @@ def fit_arrays(
     if cluster is not None:
         ccodes = np.unique(np.asarray(cluster), return_inverse=True)[1].ravel()
     reml = _reml(method)
+    why = unfittable_reason(len(codes), np.shape(X)[1], int(codes.max()) + 1 if codes.size else 0,
+                            random_slope=random_slope, cluster=cluster is not None)
+    if why is not None:  # the same rule, and words, as fit_lmm's DataError
+        raise ValueError(why)
     pr = build_problem(np.asarray(y, float), np.asarray(X, float), codes, time=time,
                        random_slope=random_slope, cluster=ccodes)
     fit = fit_problem(pr, reml=reml, satterthwaite=satterthwaite)
@@ -241,7 +297,7 @@ def fit_arrays(
             tests[name] = (F, float(L.shape[0]), np.nan, np.nan)
     return ArrayFit(beta=beta, se=se, df=df, t=tstat, p=pval, cov_beta=vcov, theta=fit.theta,
                     sigma=float(np.sqrt(fit.solution.sigma2)), loglik=fit.loglik, converged=fit.converged,
-                    singular=fit.singular, tests=tests)
+                    singular=fit.singular, tests=tests, reason=fit.reason)
 
 
 def _reml(method: str) -> bool:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
-from lmm_teach.lmm.deviance import build_problem
-from lmm_teach.lmm.engine import SINGULAR_TOL, EngineFit, _reml, fit_problem
+from lmm_teach.lmm.deviance import Problem, build_problem
+from lmm_teach.lmm.engine import SINGULAR_TOL, EngineFit, _reml, fit_problem, not_converged_message, unfittable_reason
 from lmm_teach.lmm.kenward_roger import kr_fixed_numbers, kr_pieces, kr_test_numbers
 from lmm_teach.lmm.lazy import Deferred
 from lmm_teach.lmm.ranova import lrt_frame, lrt_numbers, random_terms
@@ -22,10 +24,10 @@ from lmm_teach.lmm.tables import (
     variance_frame,
     variance_numbers,
 )
-from lmm_teach.lmm.terms import factor_codes, fixed_design, sorted_codes
+from lmm_teach.lmm.terms import FixedDesign, factor_codes, fixed_design, sorted_codes
 from lmm_teach.validate import Columns, DataError, LongArrays, check_long_arrays
 
-__all__ = ["fit_lmm"]
+__all__ = ["fit_lmm", "build_model", "Model"]
 
 
 def _r_name(name: str) -> str:
@@ -43,6 +45,50 @@ def _formula(y, subject, time, visit, between, cluster, random_slope, categorica
     if cluster is not None:
         out += f" + (1 | {_r_name(cluster)})"
     return out
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    """A checked long table as the arrays of one model: codes, fixed-effects design, the Problem."""
+
+    checked: LongArrays
+    subj: np.ndarray
+    subj_levels: object
+    clus: np.ndarray | None
+    clus_levels: object
+    design: FixedDesign
+    pr: Problem
+    t: np.ndarray
+
+
+def build_model(data: pd.DataFrame, columns: Columns, *, random_slope: bool = False,
+                time_as: str = "numeric") -> Model:
+    """Validate ``data`` for the model of :func:`fit_lmm` and build its :class:`Problem` (no fit).
+
+    Raises the same :class:`DataError` as :func:`fit_lmm` (the shared rule of
+    :func:`lmm_teach.lmm.engine.unfittable_reason` on what can be fitted).
+    """
+    if time_as not in ("numeric", "categorical"):
+        raise ValueError(f"time_as must be 'numeric' or 'categorical', not {time_as!r}")
+    categorical = time_as == "categorical"
+    y, subject, time, cluster = columns.y, columns.subject, columns.time, columns.cluster
+    # The checked columns as arrays: the tidy frame (result.data) is built
+    # only if someone asks for it.
+    checked = check_long_arrays(data, columns)
+    values = checked.values
+    subj, subj_levels = sorted_codes(checked.subject_codes, checked.subject_levels, values[subject])
+    clus, clus_levels = (factor_codes(values[cluster]) if cluster is not None else (None, []))
+    design = fixed_design(values, time=time, visit=columns.visit, between=columns.between,
+                          categorical=categorical)
+    n, p = design.X.shape
+    reason = unfittable_reason(n, p, len(subj_levels), random_slope=random_slope, cluster=cluster is not None,
+                               subject=subject)
+    if reason is not None:
+        raise DataError(reason)
+    t = values[time]
+    pr = build_problem(values[y], design.X, subj, time=t, random_slope=random_slope, cluster=clus)
+    return Model(checked=checked, subj=subj, subj_levels=subj_levels, clus=clus, clus_levels=clus_levels,
+                 design=design, pr=pr, t=t)
 
 
 def fit_lmm(
@@ -121,40 +167,21 @@ def fit_lmm(
     [-4.05, 19.0]
     >>> print(m.formula)
     bp ~ time_num + (1 | patient)
+    >>> kr = lmm_teach.fit_lmm(bp, y="bp", subject="patient", time="time_num", df="kenward-roger")
+    >>> kr.fixed.loc["(Intercept)", ["se", "df"]].round(3).tolist()
+    [2.194, 9.233]
     """
     reml = _reml(method)
     ddf = _ddf(df, reml)
-    if time_as not in ("numeric", "categorical"):
-        raise ValueError(f"time_as must be 'numeric' or 'categorical', not {time_as!r}")
-    categorical = time_as == "categorical"
     columns = Columns(y=y, subject=subject, time=time, visit=visit, between=between, cluster=cluster)
-    # The checked columns as arrays: the tidy frame (result.data) is built
-    # only if someone asks for it.
-    checked = check_long_arrays(data, columns)
-    values = checked.values
+    model = build_model(data, columns, random_slope=random_slope, time_as=time_as)
+    checked, subj, subj_levels, clus, clus_levels = (model.checked, model.subj, model.subj_levels, model.clus,
+                                                     model.clus_levels)
+    design, pr, t, q = model.design, model.pr, model.t, model.pr.q
+    categorical = time_as == "categorical"
     n_missing = checked.n_dropped
-
-    subj, subj_levels = sorted_codes(checked.subject_codes, checked.subject_levels, values[subject])
-    clus, clus_levels = (factor_codes(values[cluster]) if cluster is not None else (None, []))
-    design = fixed_design(values, time=time, visit=visit, between=between, categorical=categorical)
     X = design.X
-    n, p = X.shape
-    J = len(subj_levels)
-    q = 2 if random_slope else 1
-    n_theta = (1 if q == 1 else 3) + (1 if cluster is not None else 0)
-    if n <= p + n_theta:
-        raise DataError(f"{n} measurements are too few for {p} fixed effects and {n_theta + 1} variance "
-                        f"parameters: collect more data or simplify the model")
-    if n <= J:  # lme4: "number of levels of each grouping factor must be < number of observations"
-        raise DataError(f"every {subject} has a single measurement: the variance between {subject}s cannot be "
-                        f"told apart from the residual variance; a mixed model needs repeated measurements")
-    if random_slope and n <= q * J:
-        raise DataError(f"a random slope needs more measurements ({n}) than random effects "
-                        f"({q} per {subject}, {q * J}): most {subject}s need three or more visits; "
-                        f"drop random_slope")
-    t = values[time]
-    yv = values[y]
-    pr = build_problem(yv, X, subj, time=t, random_slope=random_slope, cluster=clus)
+    n, J = pr.n, pr.n_subjects
     rterms = random_terms(q, cluster is not None, subject=subject, time=time, cluster=cluster)
     fit = fit_problem(pr, reml=reml, random_terms=rterms)
 
@@ -251,9 +278,8 @@ def _warnings(fit: EngineFit, *, n_missing: int, y: str, subject: str, time: str
         out.append(f"Only {n_clusters} {cluster}s: their variance rests on {n_clusters} values and is very "
                    "uncertain.")
     if not fit.converged:
-        out.append(f"The fit may not have converged (largest Newton step {fit.newton_step:.2g}): treat the "
-                   "estimates with caution and consider a simpler random part.")
-    if fit.info is not None and np.any(fit.info.eigenvalues < -1e-8):
+        out.append(not_converged_message(fit.reason, fit.newton_step))
+    elif fit.info is not None and np.any(fit.info.eigenvalues < -1e-8):
         out.append("The curvature of the likelihood in the variance parameters is negative in some direction: "
-                   "the model may not have converged and the Satterthwaite df are unreliable.")
+                   "the Satterthwaite df are unreliable.")
     return out

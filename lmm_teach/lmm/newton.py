@@ -78,7 +78,7 @@ def _damped_step(w: np.ndarray, V: np.ndarray, c: np.ndarray, radius: float) -> 
     return -V @ (c / (w + mu))
 
 
-def newton_minimize(pr: Problem, free: np.ndarray, start: np.ndarray, reml: bool) -> tuple:
+def newton_minimize(pr: Problem, free: np.ndarray, start: np.ndarray, reml: bool, trace: list | None = None) -> tuple:
     """A damped Newton method over the free coordinates, with bounds theta_diag >= 0.
 
     Each iteration evaluates, in one batch, the deviance at the trial point and
@@ -98,12 +98,15 @@ def newton_minimize(pr: Problem, free: np.ndarray, start: np.ndarray, reml: bool
     Returns ``(theta, deviance, converged, message, pieces)``, ``pieces`` the
     exact derivatives at theta when the exact finish below converged.
 
-    With exact derivatives (subject random effects, every theta free), once
+    With exact derivatives (subject random effects), once
     the step promises less than ``_FINISH``, the Hessian is positive definite
     and the bounded theta stay above 1e-3, the full Newton step is taken and checked
     with one exact evaluation instead of another batch: accepted (converged)
     when it lowers the deviance and the exact Newton step from there promises
     less than ``_CONVERGED``.  Its derivatives are kept for the Satterthwaite df.
+
+    ``trace``: a list to which each point where derivatives are taken is
+    appended as ``("newton", theta, deviance)`` (the full internal theta).
     """
     idx = np.flatnonzero(free)
     k = idx.size
@@ -111,7 +114,7 @@ def newton_minimize(pr: Problem, free: np.ndarray, start: np.ndarray, reml: bool
     # The bookkeeping is on Python floats: k is at most 4, and each numpy call
     # on such tiny arrays costs more than the arithmetic.
     bounded = pr.bounded[idx].tolist()
-    exact = supports_analytic(pr) and k == pr.n_theta
+    exact = supports_analytic(pr)
     pieces = None
     ufac, pairs = _stencil_factors(k)
 
@@ -132,6 +135,8 @@ def newton_minimize(pr: Problem, free: np.ndarray, start: np.ndarray, reml: bool
         # the centre, +-hg e_i (gradient), +-hh e_i and +-hh e_i +-hh e_j (Hessian): hg = 1e-5, hh = 1e-3 of scale
         F = dev(np.array(x) + ufac * np.array(scale)).tolist()
         f = F[0]
+        if trace is not None:
+            trace.append(("newton", _full(start, idx, x), f))
         if f_prev is not None:
             if not f < f_prev:  # the trial point failed: backtrack along the same (descent) direction
                 fc = dev(np.array(x_prev) + _ALPHAS[:, None] * np.array(d_prev))
@@ -178,9 +183,10 @@ def newton_minimize(pr: Problem, free: np.ndarray, start: np.ndarray, reml: bool
             break
         if exact and full and positive and promise < _FINISH:
             xa = np.array(x)
-            done, x_new, f_new, pc = _exact_finish(pr, xa, f, xa - V @ (c / w), pr.bounded[idx], reml)
+            done, x_new, f_new, pc = _exact_finish(pr, xa, f, xa - V @ (c / w), pr.bounded[idx], reml,
+                                                   start, idx)
             if done:
-                x, f, pieces = x_new.tolist(), f_new, pc
+                x, f, pieces = x_new.tolist(), f_new, (pc if k == pr.n_theta else None)
                 converged, message = True, ""
                 break
             if x_new is not xa:  # a better point, not yet converged: derive again (batch) there
@@ -211,12 +217,20 @@ def newton_minimize(pr: Problem, free: np.ndarray, start: np.ndarray, reml: bool
         f0 = float(dev(np.array([x0]))[0])
         if f0 <= f + 1e-9 * max(1.0, abs(f)):
             x, f, pieces = x0, min(f, f0), None
-    theta = start.copy()
-    theta[idx] = x
+    theta = _full(start, idx, x)
+    if trace is not None and (not trace or trace[-1][2] != f):
+        trace.append(("newton", theta.copy(), float(f)))
     return theta, float(f), converged, message, pieces
 
 
-def _exact_finish(pr: Problem, x: np.ndarray, f: float, new: np.ndarray, bounded: np.ndarray, reml: bool):
+def _full(start: np.ndarray, idx: np.ndarray, x) -> np.ndarray:
+    theta = np.array(start, dtype=float)
+    theta[idx] = x
+    return theta
+
+
+def _exact_finish(pr: Problem, x: np.ndarray, f: float, new: np.ndarray, bounded: np.ndarray, reml: bool,
+                  start: np.ndarray, idx: np.ndarray):
     """Newton steps with the exact derivatives from ``x`` (deviance ``f``), the first to ``new``.
 
     Steps are taken while they stay well inside the bounds (above 1e-3: near
@@ -225,19 +239,22 @@ def _exact_finish(pr: Problem, x: np.ndarray, f: float, new: np.ndarray, bounded
     ``_FINISH`` the second is usually the last).  Returns ``(converged, x, f,
     pieces)``: the last point that lowered the deviance, with its exact
     derivatives when converged (the next step promises less than
-    ``_CONVERGED``).
+    ``_CONVERGED``).  ``x`` holds the free theta ``idx`` (the others as in
+    ``start``): the derivatives are those of the free coordinates.
     """
+    sub = idx.size < start.size
     for _ in range(3):
         if not (np.all(new[bounded] > 1e-3) and np.all(x[bounded] > 1e-3)):
             break
-        pc = analytic(pr, new, reml=reml)
+        pc = analytic(pr, _full(start, idx, new) if sub else new, reml=reml)
         if pc is None or not pc.dev <= f:
             break
         x, f = new, pc.dev
-        w, V = np.linalg.eigh(pc.hess)
+        grad, hess = (pc.grad[idx], pc.hess[np.ix_(idx, idx)]) if sub else (pc.grad, pc.hess)
+        w, V = np.linalg.eigh(hess)
         if not w[0] > 0.0:
             break
-        c = V.T @ pc.grad
+        c = V.T @ grad
         if float(c @ (c / w)) < _CONVERGED:
             return True, x, f, pc
         new = x - V @ (c / w)

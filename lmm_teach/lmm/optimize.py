@@ -9,7 +9,9 @@ Hessian are central differences evaluated in one batch.  Both finish, for the
 model itself, with the exact derivatives of :mod:`lmm_teach.lmm.derivatives`,
 which then also serve the Satterthwaite df.  Bounded coordinates (the
 diagonal of T, theta_c) have lower bound 0, as in lme4; a boundary optimum
-comes out exactly 0.
+comes out exactly 0.  An optimum on a boundary face is then checked against
+every other face and the interior reachable from them
+(:mod:`lmm_teach.lmm.faces`, called by :func:`lmm_teach.lmm.engine.fit_problem`).
 
 Everything stays in numpy on purpose: scipy's compiled L-BFGS-B, with its own
 BLAS thread pool, ran about 100 times slower interleaved with numpy's BLAS
@@ -236,12 +238,13 @@ def _put(base: np.ndarray, j: int, values) -> np.ndarray:
 
 
 def optimize(pr: Problem, *, reml: bool, free: np.ndarray | None = None,
-             start: np.ndarray | None = None) -> Optimum:
+             start: np.ndarray | None = None, trace: list | None = None) -> Optimum:
     """Minimise the profiled deviance over theta; coordinates not ``free`` stay at 0.
 
     One free coordinate: a bounded scalar search that includes the boundary
     theta = 0.  More: projected Newton from ``start`` (default: lme4's start,
-    T = I, theta_c = 1).
+    T = I, theta_c = 1).  ``trace``: a list that collects ``(stage, theta, deviance)``
+    of the iterates (see :func:`~lmm_teach.lmm.newton.newton_minimize`).
     """
     k = pr.n_theta
     free = np.ones(k, bool) if free is None else np.asarray(free, bool)
@@ -251,10 +254,15 @@ def optimize(pr: Problem, *, reml: bool, free: np.ndarray | None = None,
     nfree = int(free.sum())
     if nfree == 0:
         d = linear_deviance(pr, reml=reml)
+        if trace is not None:
+            trace.append(("linear", start.copy(), d))
         return Optimum(start, d, np.isfinite(d), "")
     if nfree == 1:
-        return _optimize_1d(pr, int(np.flatnonzero(free)[0]), start, reml)
-    theta, f, converged, message, pieces = newton_minimize(pr, free, start, reml)
+        out = _optimize_1d(pr, int(np.flatnonzero(free)[0]), start, reml)
+        if trace is not None:
+            trace.append(("search 1-d", out.theta.copy(), out.dev))
+        return out
+    theta, f, converged, message, pieces = newton_minimize(pr, free, start, reml, trace)
     return Optimum(theta, f, converged, message, pieces=pieces, pieces_of=pr if pieces is not None else None)
 
 

@@ -229,7 +229,7 @@ def _lmm_cells(fit, contrasts: dict, alpha: float, *, n_subjects: int, n_obs: in
     """
     if not fit.converged:
         # not an optimum: counted as a failed fit (lme4 would warn), never used as one
-        raise ValueError("the REML fit did not converge")
+        raise ValueError("the REML fit did not converge" + (f" ({fit.reason})" if fit.reason else ""))
     out = {}
     for h, l in contrasts.items():
         l = np.asarray(l, float)

@@ -169,7 +169,7 @@ def variance_data(lmm, *, truth: Mapping | None = None) -> dict[str, dict]:
     ``truth`` maps generic component names (``"intercept"``, ``"slope"``,
     ``"cluster"``, ``"residual"``) to true SDs.
     """
-    labels = {"intercept": "subjects' levels", "slope": "subjects' slopes",
+    labels = {"intercept": "patients' levels", "slope": "patients' slopes",
               "cluster": "clusters", "residual": "residual"}
     out = empty_columns(_VAR_COLUMNS)
     var = lmm.variance

@@ -53,7 +53,7 @@ def make_fit_figure(*, x_label: str = "time", y_label: str = "outcome"):
         "population": ColumnDataSource(empty_columns(_LINE_COLUMNS), name="population"),
         "truth": ColumnDataSource(empty_columns(_TRUTH_COLUMNS), name="truth"),
     }
-    fig = new_figure(name="fit", title="LMM: population line (95 % band) and each subject's line",
+    fig = new_figure(name="fit", title="LMM: population line (95 % band) and each patient's line",
                      x_label=x_label, y_label=y_label)
     legend_above(fig)
     fig.multi_line("xs", "ys", source=sources["subjects"], line_color="colour", line_alpha=0.3,

@@ -148,6 +148,10 @@ def _figure(name: str, title: str, x_label: str, *, x_range=None, reference: str
     fig = new_figure(name=name, title=title, x_label=x_label, y_label="", y_range=FactorRange(),
                      height=300, **kw)
     fig.y_range.group_padding = 0.8
+    # Group labels written along the axis ran into each other ("arm x time (truth -1ime (truth 0.5)"):
+    # a group of two or three bars is shorter than its label.  Across the axis, each has its own line.
+    fig.yaxis.group_label_orientation = "horizontal"
+    fig.yaxis.group_text_font_size = "11px"
     legend_above(fig)
     src = sources["bars"]
     bars = fig.hbar(y="factor", left=0, right="value", height=_BAR, source=src, fill_color="colour",

@@ -47,7 +47,7 @@ def make_spaghetti_figure(*, x_label: str = "time", y_label: str = "outcome"):
         "points": ColumnDataSource(empty_columns(_POINT_COLUMNS), name="points"),
         "missing": ColumnDataSource(empty_columns(_MISSING_COLUMNS), name="missing"),
     }
-    fig = new_figure(name="spaghetti", title="Each line is one subject", x_label=x_label, y_label=y_label)
+    fig = new_figure(name="spaghetti", title="Each line is one patient", x_label=x_label, y_label=y_label)
     legend_above(fig)
     fig.multi_line(
         "xs", "ys", source=sources["lines"], line_color="colour", line_alpha="alpha",
@@ -56,7 +56,9 @@ def make_spaghetti_figure(*, x_label: str = "time", y_label: str = "outcome"):
     points = fig.scatter("x", "y", source=sources["points"], color="colour", alpha=0.8, size=5)
     fig.text(
         "x", "y", text="text", source=sources["missing"], text_align="center",
-        text_baseline="top", text_font_size="10px", text_color=GREY,
+        # The text stands on its anchor, which the y range includes: hanging below it ("top"),
+        # it fell under the frame's edge and was cut.
+        text_baseline="bottom", text_font_size="10px", text_color=GREY,
     )
     fig.x_range.range_padding = 0.12  # room for the "n missing" text at the last visit
     fig.add_tools(HoverTool(
@@ -157,7 +159,7 @@ def spaghetti_data(
         group_of = [f"{between} {b_levels[g]}" for g in first]
         colour_of = [palette[b_levels[g]] for g in first]
     else:
-        group_of = ["subjects"] * len(subjects)
+        group_of = ["patients"] * len(subjects)
         colour_of = [group_colours([0])[0]] * len(subjects)
     for i in np.flatnonzero(is_dropped):
         group_of[i], colour_of[i] = DROPPED_LABEL, GREY
@@ -200,7 +202,7 @@ def spaghetti_data(
         pairs = np.unique(code * len(levels) + pos.astype(np.int64))
         present_n = np.bincount(pairs % len(levels), minlength=len(levels))
         lo, hi = float(np.min(yv)), float(np.max(yv))
-        y_text = lo - 0.04 * (hi - lo if hi > lo else 1.0)
+        y_text = lo - 0.1 * (hi - lo if hi > lo else 1.0)
         for k, lvl in enumerate(levels):
             m = n_subjects - int(present_n[k])
             if m > 0:

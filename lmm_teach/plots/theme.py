@@ -28,6 +28,7 @@ __all__ = [
     "group_colours",
     "ordered_levels",
     "legend_above",
+    "truth_title",
 ]
 
 #: The eight Okabe-Ito colours, by name.
@@ -105,6 +106,21 @@ def new_figure(
     fig.xgrid.grid_line_alpha = 0.4
     fig.ygrid.grid_line_alpha = 0.4
     return fig
+
+
+def truth_title(title: str, *, truth: bool) -> str:
+    """A title that says "x: truth" only when there is a truth to draw (not for real data).
+
+    Examples
+    --------
+    >>> truth_title("Variance components (SD; x: truth)", truth=False)
+    'Variance components (SD)'
+    >>> truth_title("Estimates by method (x: truth)", truth=False)
+    'Estimates by method'
+    """
+    if truth:
+        return title
+    return title.replace(" (x: truth)", "").replace("; x: truth", "")
 
 
 def legend_above(fig, *, ncols: int | None = None) -> Legend:

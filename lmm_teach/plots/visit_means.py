@@ -59,7 +59,8 @@ def make_visit_means_figure(*, x_label: str = "time", y_label: str = "mean outco
     }
     fig = new_figure(name="visit-means", title="Visit means: complete cases (ANOVA) and all observed",
                      x_label=x_label, y_label=y_label)
-    legend_above(fig, ncols=3)
+    # Two columns: three of "complete cases, arm B"-long items ran past the figure's edge (clipped).
+    legend_above(fig, ncols=2)
     fig.multi_line("xs", "ys", source=sources["truth"], line_color=TRUTH_COLOUR, line_dash="dashed",
                    line_width=2, legend_field="truth_label")
     fig.multi_line("xs", "ys", source=sources["observed_lines"], line_color="colour", line_dash="dotted",
@@ -70,7 +71,7 @@ def make_visit_means_figure(*, x_label: str = "time", y_label: str = "mean outco
                    legend_field="label")
     comp = fig.scatter("x", "y", source=sources["complete_points"], size=8, color="colour")
     fig.add_tools(HoverTool(renderers=[comp, obs], tooltips=[
-        ("", "@label"), ("visit", "@visit"), ("mean", "@y{0.00}"), ("subjects", "@n")]))
+        ("", "@label"), ("visit", "@visit"), ("mean", "@y{0.00}"), ("patients", "@n")]))
     return fig, sources
 
 

@@ -66,7 +66,8 @@ class AnovaPanel(Panel):
         why, and the last table stays visible, marked as out of date.
         """
         if result is None:
-            msg = ("<div style='color:#D55E00'><b>No RM-ANOVA for these data.</b> "
+            msg = ("<div class='lmm-warn' style='border-left:3px solid #D55E00;padding-left:6px'>"
+                   "<b>\u26a0 No RM-ANOVA for these data.</b> "
                    f"{escape(reason or 'It could not be computed.')} "
                    "The table below belongs to the last data where it worked.</div>")
 

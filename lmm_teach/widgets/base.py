@@ -89,7 +89,7 @@ class StatusArea:
             self.widget.value = ""
             return
         style = (f"border-left:4px solid {colour};padding:4px 8px;margin:4px 0;"
-                 "background:#f7f7f7;line-height:1.35")
+                 "background:var(--jp-layout-color2);color:var(--jp-content-font-color1);line-height:1.35")
         self.widget.value = (f"<div role='status' aria-live='polite' class='lmm-status-{kind}' "
                              f"style='{style}'>{body}</div>")
 

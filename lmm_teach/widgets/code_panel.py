@@ -26,7 +26,8 @@ __all__ = ["CodePanel", "design_code", "python_code", "r_code", "explorer_tab"]
 #: Where the R code reads simulated data from (the Python code shows how to write it).
 R_CSV = "explorer_data.csv"
 
-_PRE_STYLE = ("background:#f7f7f7;border:1px solid #ddd;padding:6px 8px;margin:2px 0 8px 0;font-size:12px;"
+_PRE_STYLE = ("background:var(--jp-cell-editor-background);color:var(--jp-content-font-color1);"
+              "border:1px solid var(--jp-border-color2);padding:6px 8px;margin:2px 0 8px 0;font-size:12px;"
               "line-height:1.35;white-space:pre;overflow-x:auto;user-select:text")
 
 

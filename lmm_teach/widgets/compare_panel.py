@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import ipywidgets as widgets
+import numpy as np
 
 from lmm_teach.plots import compare_data, make_compare_figure, set_factors, update_sources
+from lmm_teach.plots.theme import truth_title
 from lmm_teach.widgets.base import Panel, escape
 from lmm_teach.widgets.explain import hypothesis_lines
 from lmm_teach.widgets.notebook import embed
@@ -43,6 +45,7 @@ class ComparePanel(Panel):
         self.table_html = widgets.HTML()
         self.table_html.add_class("lmm-compare-table")
         self.figure, self.sources = make_compare_figure()
+        self._title = self.figure.title.text
         self.layout = widgets.VBox([self.answers, self.notes, self.table_html, embed(self.figure)])
         self._finish_layout("lmm-compare")
         if analysis is not None:
@@ -58,6 +61,7 @@ class ComparePanel(Panel):
             notes = f"<p style='margin:6px 0 0 0'><b>What differs and why</b></p><ul style='margin:0'>{items}</ul>"
         table = comparison_table(analysis.comparison)
         est = compare_data(analysis.comparison)
+        has_truth = bool(np.isfinite(np.asarray(est["estimates"]["truth"], dtype=float)).any())
 
         def show() -> None:
             self.result = analysis
@@ -67,6 +71,7 @@ class ComparePanel(Panel):
             # The factors first: BokehJS maps data as they arrive, and two-level
             # factors (hypothesis, method) in the empty one-level range it starts
             # with raise "Attempted to map 2 levels of factors with an L1FactorMap".
+            self.figure.title.text = truth_title(self._title, truth=has_truth)  # no "x: truth" for real data
             set_factors(self.figure.y_range, est["estimates"]["factor"])
             update_sources(self.sources, est)
         return show

@@ -16,7 +16,7 @@ import ipywidgets as widgets
 from lmm_teach.design import FieldInfo
 
 __all__ = ["make_control", "control_row", "visible_label", "set_control", "control_value", "format_times",
-           "parse_times", "GROUP_TITLES"]
+           "parse_times", "GROUP_TITLES", "Section", "DEPENDS", "enabled"]
 
 #: Section headings of the Design panel, in order, in words a learner knows.
 GROUP_TITLES = {
@@ -27,13 +27,45 @@ GROUP_TITLES = {
     "Missing data": "Missing visits and dropout",
 }
 
+#: Controls that mean nothing while another is off: field -> (the switch, when it is on).
+#: The Design panel disables them then (the arm sliders while "Two-arm trial" is unticked).
+DEPENDS = {
+    "arm_effect": ("arms", lambda v: bool(v["arms"])),
+    "arm_slope_effect": ("arms", lambda v: bool(v["arms"])),
+    "allocation": ("arms", lambda v: bool(v["arms"])),
+    "sd_clinic": ("n_clinics", lambda v: v["n_clinics"] > 0),
+    "corr_intercept_slope": ("sd_slope", lambda v: v["sd_slope"] > 0),
+    "mnar_driver": ("mnar_dropout", lambda v: v["mnar_dropout"] > 0),
+    "dropout_strength": ("mar_dropout", lambda v: v["mar_dropout"] > 0 or v["mnar_dropout"] > 0),
+}
+
+
+def enabled(name: str, values: dict) -> bool:
+    """Whether the control of field ``name`` has an effect, given all control values.
+
+    Examples
+    --------
+    >>> enabled("arm_effect", {"arms": False}), enabled("arm_effect", {"arms": True})
+    (False, True)
+    """
+    rule = DEPENDS.get(name)
+    if rule is None:
+        return True
+    try:
+        return bool(rule[1](values))
+    except (KeyError, TypeError):  # a value being typed: leave the control usable
+        return True
+
+
 # Labels sit above their control, so that every slider gets the full width
 # (a label column wide enough for "Dropout driven by the unseen (MNAR)" would
 # leave a slider a few pixels long).  The control keeps its own ``description``
-# (ipywidgets renders it as a <label> tied to the input, which screen readers
-# announce) at zero width: visually hidden, still in the accessibility tree.
+# (ipywidgets renders it as a <label>) at zero width: visually hidden, it is
+# the control's accessible name (a slider's handle is tied to it by
+# aria-labelledby, see lmm_teach/widgets/page.py); the visible label is
+# aria-hidden, so that a screen reader reads each name once.
 _HIDDEN_LABEL = {"description_width": "0px"}
-_WIDTH = "400px"
+_WIDTH = "300px"
 
 
 def _unit(info: FieldInfo) -> str:
@@ -51,10 +83,11 @@ def _description(info: FieldInfo) -> str:
 def visible_label(info: FieldInfo) -> widgets.HTML:
     """The label shown above a control, with its unit in grey."""
     unit = _unit(info)
-    tail = f" <span style='color:#666;font-size:11px'>({escape(unit)})</span>" if unit else ""
-    w = widgets.HTML(f"<span style='font-size:12px' title='{escape(_tooltip(info))}'>"
+    tail = (f" <span style='color:var(--jp-content-font-color2);font-size:11px'>({escape(unit)})</span>"
+            if unit else "")
+    w = widgets.HTML(f"<span aria-hidden='true' style='font-size:12px' title='{escape(_tooltip(info))}'>"
                      f"{escape(info.label)}{tail}</span>",
-                     layout=widgets.Layout(margin="4px 0 0 4px", height="18px"))
+                     layout=widgets.Layout(margin="4px 0 0 4px", min_height="18px", height="auto"))
     w.add_class("lmm-label")
     return w
 
@@ -64,6 +97,56 @@ def control_row(info: FieldInfo, control: widgets.Widget) -> widgets.Widget:
     if info.kind == "bool":
         return control
     return widgets.VBox([visible_label(info), control])
+
+
+class Section:
+    """A titled group of controls that opens and closes (a toggle button above its body).
+
+    Parameters
+    ----------
+    title : str
+        The heading, in words a learner knows.
+    children : list of widgets
+    opened : bool
+        Whether the body shows at first.
+    key : str
+        Gives the CSS class ``lmm-design-group-<key>`` of the whole section.
+
+    Attributes
+    ----------
+    toggle : ipywidgets.ToggleButton
+        Pressed while open (a screen reader announces it as pressed or not).
+    body : ipywidgets.VBox
+    widget : ipywidgets.VBox
+        Toggle and body.
+    """
+
+    def __init__(self, title: str, children, *, opened: bool = True, key: str = ""):
+        self.title = title
+        self.toggle = widgets.ToggleButton(value=bool(opened), description=title,
+                                           tooltip=f"Show or hide: {title}",
+                                           layout=widgets.Layout(width="auto", margin="6px 0 2px 0"))
+        self.toggle.add_class("lmm-group-toggle")
+        self.body = widgets.VBox(list(children))
+        self.body.add_class("lmm-group-body")
+        self.widget = widgets.VBox([self.toggle, self.body])
+        self.widget.add_class("lmm-group")
+        if key:
+            self.widget.add_class(f"lmm-design-group-{key}")
+        self.toggle.observe(lambda change: self._show(), names="value")
+        self._show()
+
+    @property
+    def opened(self) -> bool:
+        return bool(self.toggle.value)
+
+    @opened.setter
+    def opened(self, value: bool) -> None:
+        self.toggle.value = bool(value)
+
+    def _show(self) -> None:
+        self.toggle.icon = "chevron-down" if self.opened else "chevron-right"
+        self.body.layout.display = None if self.opened else "none"
 
 
 def escape(text: str) -> str:

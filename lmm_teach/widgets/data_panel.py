@@ -21,8 +21,9 @@ import ipywidgets as widgets
 import pandas as pd
 
 from lmm_teach.validate import Columns, DataError, check_long, read_csv_bytes
-from lmm_teach.widgets.base import Panel, StatusArea
+from lmm_teach.widgets.base import Panel, StatusArea, escape
 from lmm_teach.widgets.compare_panel import ComparePanel
+from lmm_teach.widgets.data_checks import replace_code, sentinel_codes, varies_within, wide_format
 from lmm_teach.widgets.explain import explain_error, teaching_notes
 from lmm_teach.widgets.tables import html_table
 
@@ -79,6 +80,10 @@ def _numeric(s: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
 
 
+def _share_constant_within(data: pd.DataFrame, col, subject) -> float:
+    return float((data.groupby(subject, sort=False, observed=True)[col].nunique(dropna=False) <= 1).mean())
+
+
 def _constant_within(data: pd.DataFrame, col, subject) -> bool:
     return bool((data.groupby(subject, sort=False, observed=True)[col].nunique(dropna=False) <= 1).all())
 
@@ -118,8 +123,11 @@ def guess_roles(data: pd.DataFrame) -> dict:
          + [c for c in cols if _numeric(data[c]) and _hinted(c, "visit")])
     take("visit", [c for c in cols if _hinted(c, "visit") or (_hinted(c, "time") and not _numeric(data[c]))])
     if subject is not None:
+        # A hinted factor constant in most subjects but not all is still taken (a data-entry error):
+        # Analyse then names the subject, where leaving it out would drop the arm from the analysis
+        # without a word.  One that changes within most subjects is a within factor: not taken.
         take("between", [c for c in cols if _hinted(c, "between") and 2 <= data[c].nunique() <= 6
-                         and _constant_within(data, c, subject)])
+                         and _share_constant_within(data, c, subject) >= 0.5])
         take("cluster", [c for c in cols if _hinted(c, "cluster") and 2 <= data[c].nunique() < data[subject].nunique()
                          and _constant_within(data, c, subject)])
     numeric = [c for c in cols if _numeric(data[c]) and c not in used]
@@ -205,6 +213,28 @@ class OwnDataPanel(Panel):
         self.example_button.on_click(lambda button: self.load_example())
         self.preview = widgets.HTML()
         self.preview.add_class("lmm-own-preview")
+        # Questions about the table (a missing-value code, wide format), with the buttons that answer them.
+        self.advice = widgets.HTML()
+        self.advice.add_class("lmm-own-advice")
+        self.missing_button = widgets.Button(description="Treat as missing", icon="eraser",
+                                             tooltip="Make the code a missing value (your file is not changed)",
+                                             layout=widgets.Layout(width="auto"))
+        self.missing_button.add_class("lmm-own-code-missing")
+        self.missing_button.on_click(lambda button: self.treat_code(missing=True))
+        self.keep_button = widgets.Button(description="Keep as a value", icon="check",
+                                          tooltip="It is a real measurement: analyse it as it is",
+                                          layout=widgets.Layout(width="auto"))
+        self.keep_button.add_class("lmm-own-code-keep")
+        self.keep_button.on_click(lambda button: self.treat_code(missing=False))
+        self.long_button = widgets.Button(description="Make it long", icon="exchange",
+                                          tooltip="Reshape to one row per measurement (pandas melt)",
+                                          layout=widgets.Layout(width="auto"))
+        self.long_button.add_class("lmm-own-make-long")
+        self.long_button.on_click(lambda button: self.make_long())
+        self.answers = widgets.HBox([self.missing_button, self.keep_button, self.long_button])
+        self.sentinels = []   # open questions about missing-value codes (data_checks.Sentinel)
+        self.kept_codes: set = set()
+        self.wide = None      # data_checks.WideFormat when the table is one row per subject
         self.roles: dict[str, widgets.Dropdown] = {}
         rows = []
         for role, label, required in ROLES:
@@ -237,13 +267,14 @@ class OwnDataPanel(Panel):
             + (" The other tabs then show your data (there is no truth to compare with)." if explorer else "")
             + "</p>")
         children = [intro, widgets.HBox([self.upload, self.example_button]), self.preview, *rows,
-                    self.random_slope, widgets.HBox(buttons), self.status.widget]
+                    self.random_slope, widgets.HBox(buttons), self.status.widget, self.advice, self.answers]
         self.compare_panel = None
         if explorer is None:
             self.compare_panel = ComparePanel()
             children.append(self.compare_panel.layout)
         self.layout = widgets.VBox(children, layout=widgets.Layout(width="600px"))
         self._finish_layout("lmm-own-data")
+        self._show_questions()
         if data is not None:
             self.load(data, name=name)
             given = {"y": y, "subject": subject, "time": time, "visit": visit, "between": between,
@@ -271,9 +302,75 @@ class OwnDataPanel(Panel):
             dd.options = options if required else [(_NONE, _NONE), *options]
             dd.value = guess[role] if guess[role] is not None or required else _NONE
         self.preview.value = _preview(data, name)
-        self.status.show([f"Loaded {name}: {len(data)} rows, {data.shape[1]} columns. The column roles below "
-                          "are a guess: check them, then press Analyse."], title="Your data")
+        self._clear_results()
+        self.kept_codes = set()
+        self.wide = wide_format(data)
+        self.sentinels = [s for c in columns for s in sentinel_codes(data, c)]
+        notes = [f"Loaded {name}: {len(data)} rows, {data.shape[1]} columns. The column roles below are a guess: "
+                 "check them, then press Analyse."]
+        if self.wide is not None:
+            notes.append(self.wide.message())
+        notes += [s.question() + " Answer with the buttons below." for s in self.sentinels]
+        between, subject = guess["between"], guess["subject"]
+        moving = varies_within(data, between, subject) if between is not None and subject is not None else None
+        if moving is not None:
+            who, values = moving
+            notes.append(f"Column {between!r} looks like a between-subject factor (e.g. the arm), but it changes "
+                         f"within {subject} {who} ({', '.join(map(str, values))}). Is that a data-entry error? "
+                         "Fix the file, or choose (none) as the between-subject factor.")
+        self.status.show(notes, title="Your data")
+        self._show_questions()
         return True
+
+    def _show_questions(self) -> None:
+        """The buttons that answer the open questions, and the code to copy for wide data."""
+        self.missing_button.layout.display = self.keep_button.layout.display = \
+            None if self.sentinels else "none"
+        if self.sentinels:
+            code = f"{self.sentinels[0].value:g}"
+            self.missing_button.description = f"Treat {code} in {self.sentinels[0].column!r} as missing"
+            self.keep_button.description = f"Keep {code} as a value"
+        self.long_button.layout.display = None if self.wide is not None else "none"
+        self.advice.value = (
+            "<pre style='background:var(--jp-cell-editor-background);color:var(--jp-content-font-color1);"
+            "border:1px solid var(--jp-border-color2);padding:6px 8px;margin:2px 0;font-size:12px;"
+            f"white-space:pre;overflow-x:auto;user-select:text'>{escape(self.wide.code)}</pre>"
+            if self.wide is not None else "")
+
+    def treat_code(self, *, missing: bool) -> bool:
+        """Answer the first open question about a missing-value code: make it missing, or keep it."""
+        if not self.sentinels or self.data is None:
+            return False
+        code = self.sentinels.pop(0)
+        if missing:
+            self.data = replace_code(self.data, code.column, code.value)
+            self.data_code += (f"\ndata[{code.column!r}] = data[{code.column!r}].mask(data[{code.column!r}] == "
+                               f"{code.value:g})  # {code.value:g} codes a missing measurement")
+            self.preview.value = _preview(self.data, self.file_name)
+            said = f"{code.n} value{'s' if code.n != 1 else ''} {code.value:g} in {code.column!r} are now missing."
+        else:
+            self.kept_codes.add((code.column, code.value))
+            said = f"{code.value:g} in {code.column!r} is kept as a measurement."
+        self._show_questions()
+        rest = [s.question() + " Answer with the buttons below." for s in self.sentinels]
+        self.status.show([said, *rest] if rest else [said + " Press Analyse."], title="Your data")
+        return True
+
+    def make_long(self) -> bool:
+        """Reshape wide data (one row per subject) to long with pandas ``melt`` and load the result."""
+        if self.wide is None or self.data is None:
+            return False
+        wide, code, name = self.wide, self.data_code, self.file_name
+        ok = self.load(wide.melt(self.data), name=name)
+        if ok:
+            self.data_code = code + "\n" + wide.code + "\ndata = long"
+        return ok
+
+    def _clear_results(self) -> None:
+        """Nothing from another table (or an earlier try) stays on screen unmarked."""
+        self.result = None
+        if self.compare_panel is not None:
+            self.compare_panel.layout.layout.display = "none"
 
     def load_csv_bytes(self, raw: bytes, *, name: str = "your_file.csv") -> bool:
         """Parse CSV content (as an upload gives it) and load it; False (explained) if it cannot be read."""
@@ -334,6 +431,17 @@ class OwnDataPanel(Panel):
             return False
         kw = {"y": cols.y, "subject": cols.subject, "time": cols.time, "visit": cols.visit,
               "between": cols.between, "cluster": cols.cluster, "random_slope": bool(self.random_slope.value)}
+        if self.wide is not None and self.data[cols.subject].is_unique:
+            self._failed(DataError(self.wide.message() + " (the code is below)"), "This table is in wide format",
+                         "Press 'Make it long', or reshape it with the code below and load the result.")
+            return False
+        open_codes = [s for s in self.sentinels if s.column in (cols.y, cols.time)]
+        if open_codes:
+            q = open_codes[0]
+            self._failed(DataError(q.question()), "Is this a code for a missing value?",
+                         f"Press 'Treat {q.value:g} in {q.column!r} as missing', or 'Keep {q.value:g} as a value' "
+                         "if it is a real measurement; then Analyse again.")
+            return False
         try:
             # Check here first, so the message appears where the columns were chosen.
             check_long(self.data, cols)
@@ -348,17 +456,17 @@ class OwnDataPanel(Panel):
                 analysis = self.explorer.result.analysis
                 show = None
         except Exception as exc:  # every failure becomes an explanation, never a traceback
-            self.error, self.error_traceback = exc, traceback.format_exc()
             title, explanation, hint = explain_error(exc)
             if isinstance(exc, DataError) or title == "This design cannot be simulated":
                 title, hint = "These data cannot be analysed", "Check the columns chosen above, or fix the file."
-            self.status.problem(title, explanation, hint=hint)
+            self._failed(exc, title, hint, explanation=explanation, trace=traceback.format_exc())
             return False
         if show is not None:
             # The comparison's figure is a FigureWidget (ComparePanel uses embed):
             # a view on the page gets the change as a patch, a panel displayed
             # later gets the figure as it is then (lmm_teach/widgets/notebook.py).
             show()
+            self.compare_panel.layout.layout.display = None
         self.result, self.error, self.error_traceback = analysis, None, ""
         self.showing = self.explorer is not None
         lmm = analysis.lmm
@@ -368,6 +476,16 @@ class OwnDataPanel(Panel):
         notes = [head + where] + ([] if self.explorer is not None else teaching_notes(analysis))
         self.status.show(notes, title="Analysed")
         return True
+
+    def _failed(self, exc: Exception, title: str, hint: str, *, explanation: str | None = None,
+                trace: str = "") -> None:
+        """Explain a failed Analyse; the results of earlier data are cleared (alone) or marked (Explorer)."""
+        self.error, self.error_traceback = exc, trace
+        self._clear_results()
+        if self.explorer is not None and self.explorer.result is not None:
+            shown = "these data's previous analysis" if self.showing else "the simulated data"
+            hint += f" The other tabs still show {shown}, not this try."
+        self.status.problem(title, str(exc) if explanation is None else explanation, hint=hint)
 
     def back_to_simulated(self) -> bool:
         """Inside the Explorer: show the data simulated from the Design controls again."""

@@ -106,7 +106,7 @@ class DataPanel(Panel):
 def _caption(data: pd.DataFrame, cols: Columns, dropped: tuple, out: dict) -> str:
     n_subjects = data[cols.subject].nunique()
     n_obs = int(data[cols.y].notna().sum())
-    parts = [f"{n_subjects} subjects, {n_obs} measurements"]
+    parts = [f"{n_subjects} patients, {n_obs} measurements"]  # the lessons' word
     n_missing = int(sum(out["missing"]["n_missing"]))
     if cols.visit is not None:
         n_visits = data[cols.visit].nunique()
@@ -114,8 +114,8 @@ def _caption(data: pd.DataFrame, cols: Columns, dropped: tuple, out: dict) -> st
                      if n_missing else "no measurement missing")
     text = "; ".join(parts) + "."
     if dropped:
-        text += (f" The RM-ANOVA uses only subjects with every visit: it drops {len(dropped)} of "
+        text += (f" The RM-ANOVA uses only patients with every visit: it drops {len(dropped)} of "
                  f"{n_subjects} (grey lines), the LMM uses them all.")
     elif cols.visit is not None:
-        text += " Every subject has every visit: the RM-ANOVA and the LMM use the same data."
+        text += " Every patient has every visit: the RM-ANOVA and the LMM use the same data."
     return f"<p class='lmm-caption' style='margin:2px 0'>{escape(text)}</p>"

@@ -5,12 +5,46 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from lmm_teach.design import FIELDS, PRESETS, Design
-from lmm_teach.widgets.base import Batcher, Panel, StatusArea, escape
-from lmm_teach.widgets.controls import GROUP_TITLES, control_row, control_value, make_control, set_control
+from lmm_teach.widgets.base import Batcher, Panel, StatusArea
+from lmm_teach.widgets.controls import (
+    DEPENDS,
+    GROUP_TITLES,
+    Section,
+    control_row,
+    control_value,
+    enabled,
+    make_control,
+    set_control,
+)
 
 __all__ = ["DesignPanel"]
 
 _CUSTOM = "(your own design)"
+_LESSON = "This lesson's controls"
+_WIDTH = "300px"
+
+
+def _group_key(group: str) -> str:
+    return group.lower().replace(" ", "-")
+
+
+def _focus(focus) -> tuple[list[str], set[str]]:
+    """Split ``focus`` into field names (in the order given) and group names; unknown names raise."""
+    if focus is None:
+        return [], set()
+    if isinstance(focus, str):
+        focus = [focus]
+    fields, groups = [], set()
+    by_title = {title.lower(): group for group, title in GROUP_TITLES.items()}
+    for name in focus:
+        if name in FIELDS:
+            fields.append(name)
+        elif name in GROUP_TITLES or str(name).lower() in by_title:
+            groups.add(name if name in GROUP_TITLES else by_title[str(name).lower()])
+        else:
+            raise ValueError(f"focus: {name!r} is neither a control ({', '.join(FIELDS)}) nor a group "
+                             f"({', '.join(GROUP_TITLES)})")
+    return fields, groups
 
 
 class DesignPanel(Panel):
@@ -28,6 +62,11 @@ class DesignPanel(Panel):
     show_errors : bool
         Explain an invalid design in the panel's own status area (the
         Explorer explains in its status instead).
+    focus : list of str, optional
+        The controls a lesson teaches: Design field names (shown first, in a
+        section "This lesson's controls") and/or group names (``"Missing data"``
+        or its heading): those sections are open, the others closed, one click
+        away.  Without it, the first section ("Patients and visits") is open.
 
     Attributes
     ----------
@@ -43,6 +82,10 @@ class DesignPanel(Panel):
         A model option, not a Design field: fit ``(time | subject)``.
     sweep : SweepControl
         A Play control that moves one knob step by step (``sweep.play``).
+    sections : dict
+        Group name (``"Study"``, ..., ``"Model"``, ``"Sweep"``, and ``"Lesson"`` with
+        ``focus``) -> its :class:`~lmm_teach.widgets.controls.Section`
+        (``sections["Clinics"].opened = True``).
     batcher : Batcher
         ``panel.on_change(callback)`` runs the callback once per change, or once
         per ``with panel.hold():`` block.
@@ -56,7 +99,7 @@ class DesignPanel(Panel):
     """
 
     def __init__(self, design: Design | None = None, *, seed: int = 1, random_slope: bool | None = None,
-                 show_errors: bool = True):
+                 show_errors: bool = True, focus=None):
         design = Design() if design is None else design
         self.show_errors = show_errors
         self.batcher = Batcher()
@@ -75,13 +118,13 @@ class DesignPanel(Panel):
         self.preset = widgets.Dropdown(options=[_CUSTOM, *PRESETS], value=_CUSTOM, description="Preset",
                                        tooltip="Start from a classroom design",
                                        style={"description_width": "initial"},
-                                       layout=widgets.Layout(width="400px"))
+                                       layout=widgets.Layout(width=_WIDTH))
         self.preset.add_class("lmm-preset")
         self.random_slope = widgets.Checkbox(
             value=bool(design.sd_slope > 0) if random_slope is None else bool(random_slope),
             description="LMM: give each patient its own slope", indent=False,
             tooltip="Fit y ~ time + (time | patient) instead of (1 | patient) [random_slope]",
-            layout=widgets.Layout(width="400px"))
+            layout=widgets.Layout(width=_WIDTH))
         self.random_slope.add_class("lmm-random-slope")
         for w in self.controls.values():
             w.observe(self._on_control, names="value")
@@ -94,28 +137,31 @@ class DesignPanel(Panel):
         def row(name):
             return control_row(FIELDS[name], self.controls[name])
 
-        groups = []
+        focus_fields, focus_groups = _focus(focus)
+        self.sections: dict[str, Section] = {}
+        if focus_fields:
+            self.sections["Lesson"] = Section(_LESSON, [row(n) for n in focus_fields], opened=True, key="lesson")
+        default_open = not focus_fields and not focus_groups
         for group, title in GROUP_TITLES.items():
-            members = [row(n) for n, info in FIELDS.items() if info.group == group]
+            members = [row(n) for n, info in FIELDS.items() if info.group == group and n not in focus_fields]
             if members:
-                heading = widgets.HTML(f"<h4 style='margin:8px 0 2px 0'>{escape(title)}</h4>")
-                box = widgets.VBox([heading, *members])
-                box.add_class(f"lmm-design-group-{group.lower().replace(' ', '-')}")
-                groups.append(box)
+                opened = group in focus_groups or (default_open and group == "Study")
+                self.sections[group] = Section(title, members, opened=opened, key=_group_key(group))
         known = set(GROUP_TITLES)
-        rest = [row(n) for n, info in FIELDS.items() if info.group not in known]
+        rest = [row(n) for n, info in FIELDS.items() if info.group not in known and n not in focus_fields]
         if rest:  # a field added to Design later still gets a control
-            groups.append(widgets.VBox([widgets.HTML("<h4>More</h4>"), *rest]))
-        model = widgets.VBox([widgets.HTML("<h4 style='margin:8px 0 2px 0'>Model fitted</h4>"),
-                              self.random_slope])
+            self.sections["More"] = Section("More", rest, opened=False, key="more")
+        self.sections["Model"] = Section("Model fitted", [self.random_slope], opened=True, key="model")
         from lmm_teach.widgets.sweep import SweepControl
 
         self.sweep = SweepControl(self)
+        self.sections["Sweep"] = Section("Animate a sweep", [self.sweep.layout], opened=True, key="sweep")
         self.layout = widgets.VBox(
-            [self.preset, widgets.HBox([self.seed, self.new_sample]), self.status.widget, *groups, model,
-             self.sweep.layout],
-            layout=widgets.Layout(width="420px"),
+            [self.preset, widgets.HBox([self.seed, self.new_sample]), self.status.widget,
+             *(section.widget for section in self.sections.values())],
+            layout=widgets.Layout(width="320px"),
         )
+        self._sync_enabled()
         self._finish_layout("lmm-design")
 
     # ------------------------------------------------------------------ state
@@ -145,6 +191,7 @@ class DesignPanel(Panel):
             if random_slope is not None:
                 self.random_slope.value = bool(random_slope)
             self._check()
+            self._sync_enabled()
 
     def apply_preset(self, name: str) -> None:
         """Load a preset design; the LMM gets a random slope when the preset has one."""
@@ -161,7 +208,15 @@ class DesignPanel(Panel):
     def _on_control(self, change) -> None:
         if not self.batcher.holding:
             self._check()
+        self._sync_enabled()
         self.batcher.changed()
+
+    def _sync_enabled(self) -> None:
+        """Disable the controls that have no effect now (the arm sliders of a one-arm study)."""
+        values = self.values()
+        for name in DEPENDS:
+            if name in self.controls:
+                self.controls[name].disabled = not enabled(name, values)
 
     def _check(self) -> None:
         """Name the preset the controls equal, and explain an invalid design."""

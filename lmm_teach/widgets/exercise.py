@@ -10,6 +10,13 @@ formative feedback", Rev. Educ. Res. 78:153): say right or wrong at once, give a
 hint rather than the answer after a wrong try, explain after a right one, and reveal
 the answer only after several tries so that a stuck learner can go on.
 
+A lesson's source must not give its answers away (a collapsed cell is one
+click from the learner): an answer is either computed from the learner's data
+(a callable) or written encoded, ``answer=Encoded("...")`` (make the text with
+:func:`encode`), and :meth:`Exercise.solution` shows the answer only once the
+learner has solved the exercise or had ``reveal_after`` wrong tries, or to a
+teacher who asks for it (``solution(teacher=True)``).
+
 The classes are plain ipywidgets (no bokeh) and can be driven from Python:
 ``exercise.check(value)`` returns True or False and sets the feedback, exactly as
 the Check button does.  Stable CSS classes: ``lmm-exercise`` on the whole box,
@@ -19,7 +26,9 @@ the Check button does.  Stable CSS classes: ``lmm-exercise`` on the whole box,
 
 from __future__ import annotations
 
+import base64
 import html
+import json
 import math
 import numbers
 import re
@@ -28,16 +37,73 @@ from typing import Any
 
 import ipywidgets as widgets
 
-__all__ = ["Exercise", "NumberExercise", "ChoiceExercise"]
+__all__ = ["Exercise", "NumberExercise", "ChoiceExercise", "Encoded", "encode", "SolutionLocked"]
 
 _UNSET = object()
 
-# Colour is never the only signal: every message also starts with a word and a symbol.
+# Colour is never the only signal: every message also starts with a word and a symbol.  The colour
+# marks the border only; the text keeps the theme's colour (readable in light and dark themes).
 _STYLE = {
     "right": ("lmm-exercise-right", "#1a7f37", "\u2714 Right."),
     "wrong": ("lmm-exercise-wrong", "#b35900", "\u2718 Not quite."),
     "info": ("lmm-exercise-info", "#444444", "\u2139"),
 }
+
+
+_PREFIX = "lmm1."
+
+
+def encode(answer) -> str:
+    """The text of ``Encoded(...)`` for an answer (a number or a string), for a lesson's source.
+
+    An encoding, not a secret: it keeps a glance at the source from giving the
+    answer away, as a folded answer at the back of a textbook does.
+
+    Examples
+    --------
+    >>> encode("MCAR and MAR")
+    'lmm1.IlJBTSBkbmEgUkFDTSI='
+    >>> Encoded(encode(0.25)).value
+    0.25
+    """
+    if not isinstance(answer, (str, int, float)) or isinstance(answer, bool):
+        raise TypeError(f"encode: an answer is a number or a string, got {type(answer).__name__}")
+    return _PREFIX + base64.b64encode(json.dumps(answer)[::-1].encode()).decode()
+
+
+class Encoded:
+    """An answer written encoded in a lesson's source (see :func:`encode`).
+
+    ``ChoiceExercise(q, options, Encoded("lmm1...."))`` and
+    ``NumberExercise(q, Encoded("lmm1...."))`` judge against the decoded value.
+    """
+
+    def __init__(self, text: str):
+        text = str(text)
+        if not text.startswith(_PREFIX):
+            raise ValueError(f"Encoded: {text!r} does not come from lmm_teach.widgets.exercise.encode")
+        try:
+            value = json.loads(base64.b64decode(text[len(_PREFIX):].encode()).decode()[::-1])
+        except ValueError as exc:
+            raise ValueError(f"Encoded: {text!r} is damaged ({exc}); make it again with encode()") from None
+        self.text = text
+        self._value = value
+
+    @property
+    def value(self):
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Encoded({self.text!r})"
+
+
+def _plain(answer):
+    """An answer as given: a value, a callable, or an :class:`Encoded` value (decoded)."""
+    return answer.value if isinstance(answer, Encoded) else answer
+
+
+class SolutionLocked(RuntimeError):
+    """``solution()`` asked for before the learner tried (the message says what to do)."""
 
 
 def _text(value: str | Callable[[], str] | None) -> str:
@@ -84,7 +150,7 @@ class Exercise:
         self.button.on_click(lambda _button: self.check())
         self.layout = widgets.VBox(
             [self.prompt, self._controls(), self.feedback],
-            layout=widgets.Layout(border="1px solid #cccccc", padding="6px 10px", margin="8px 0"),
+            layout=widgets.Layout(border="1px solid var(--jp-border-color2)", padding="6px 10px", margin="8px 0"),
         )
         self.layout.add_class("lmm-exercise")
 
@@ -113,8 +179,32 @@ class Exercise:
         raise NotImplementedError
 
     # -- the public behaviour ---------------------------------------------------------
-    def solution(self) -> Any:
-        """The right answer now (a callable answer is evaluated against the current data)."""
+    @property
+    def revealed(self) -> bool:
+        """Whether the learner may see the answer: solved, or ``reveal_after`` wrong tries."""
+        return self.solved or self.wrong_attempts >= self.reveal_after
+
+    def solution(self, *, teacher: bool = False) -> Any:
+        """The right answer now (a callable answer is evaluated against the current data).
+
+        Only once the exercise is solved or the answer was shown after
+        ``reveal_after`` wrong tries; before that, ``teacher=True`` (for the one
+        preparing the class) or the environment variable
+        ``LMM_TEACH_TEACHER=1``.
+
+        Raises
+        ------
+        SolutionLocked
+            Before that, with a message saying how many tries are left.
+        """
+        import os
+
+        if not (teacher or self.revealed or os.environ.get("LMM_TEACH_TEACHER") == "1"):
+            left = self.reveal_after - self.wrong_attempts
+            raise SolutionLocked(
+                f"Try the exercise first: type an answer and press Check. The answer is shown after "
+                f"{left} more wrong tr{'y' if left == 1 else 'ies'}, with a hint after each. (Teachers: "
+                "solution(teacher=True).)")
         return self._expected()
 
     def check(self, value=_UNSET) -> bool:
@@ -167,7 +257,8 @@ class Exercise:
             self.feedback.remove_class(other)
         self.feedback.add_class(css)
         body = " ".join(p for p in parts if p)
-        self.feedback.value = f'<div style="color:{colour}"><b>{head}</b> {body}</div>'
+        self.feedback.value = (f'<div style="border-left:4px solid {colour};padding:2px 8px;'
+                               f'color:var(--jp-content-font-color1)"><b>{head}</b> {body}</div>')
 
     @property
     def feedback_text(self) -> str:
@@ -207,9 +298,10 @@ class NumberExercise(Exercise):
     ----------
     question : str
         The question, as HTML (``$...$`` renders as LaTeX).
-    answer : float or callable
-        The right answer, or a zero-argument callable returning it when the
-        learner checks (so that it follows the learner's current data).
+    answer : float, Encoded or callable
+        The right answer (``Encoded(...)``: see :func:`encode`), or a
+        zero-argument callable returning it when the learner checks (so that
+        it follows the learner's current data).
     tolerance : float
         Largest accepted absolute difference |given - answer|; e.g. 0.005 for
         "to two decimals".  Must be >= 0.
@@ -232,8 +324,9 @@ class NumberExercise(Exercise):
         tolerance = float(tolerance)
         if not math.isfinite(tolerance) or tolerance < 0:
             raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
-        if not callable(answer) and _parse_number(answer) is None:
-            raise ValueError(f"answer must be a finite number or a zero-argument callable, got {answer!r}")
+        if not callable(answer) and _parse_number(_plain(answer)) is None:
+            raise ValueError(f"answer must be a finite number, an Encoded number or a zero-argument callable, "
+                             f"got {answer!r}")
         self.answer = answer
         self.tolerance = tolerance
         self.input = widgets.Text(value="", placeholder=placeholder, layout=widgets.Layout(width="14em"))
@@ -253,7 +346,7 @@ class NumberExercise(Exercise):
         return value, None
 
     def _expected(self):
-        value = self.answer() if callable(self.answer) else self.answer
+        value = self.answer() if callable(self.answer) else _plain(self.answer)
         if value is None:
             return None
         number = _parse_number(value)
@@ -281,8 +374,9 @@ class ChoiceExercise(Exercise):
         The question, as HTML (``$...$`` renders as LaTeX).
     options : sequence of str
         The options, shown as radio buttons in this order.
-    answer : str or callable
-        The right option (one of ``options``), or a zero-argument callable
+    answer : str, Encoded or callable
+        The right option (one of ``options``; in a lesson, ``Encoded(...)`` so
+        that the source does not show it), or a zero-argument callable
         returning it when the learner checks.
     hint, explanation, reveal_after
         As for :class:`NumberExercise`.
@@ -304,7 +398,7 @@ class ChoiceExercise(Exercise):
             raise ValueError("a choice exercise needs at least two options")
         if len(set(options)) != len(options):
             raise ValueError(f"the options must differ from each other: {options}")
-        if not callable(answer) and str(answer) not in options:
+        if not callable(answer) and str(_plain(answer)) not in options:
             raise ValueError(f"answer {answer!r} is not one of the options {options}")
         unknown = set(option_feedback or {}) - set(options)
         if unknown:
@@ -330,7 +424,7 @@ class ChoiceExercise(Exercise):
         return self.input.value, None
 
     def _expected(self):
-        value = self.answer() if callable(self.answer) else self.answer
+        value = self.answer() if callable(self.answer) else _plain(self.answer)
         if value is None:
             return None
         if str(value) not in self.options:

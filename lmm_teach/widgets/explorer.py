@@ -36,6 +36,7 @@ from lmm_teach.widgets.data_view import DataPanel
 from lmm_teach.widgets.design_panel import DesignPanel
 from lmm_teach.widgets.explain import explain_error, teaching_notes
 from lmm_teach.widgets.lmm_panel import LMMPanel
+from lmm_teach.widgets.page import style_widget
 from lmm_teach.widgets.truth import subject_truth, truth_from_design
 
 __all__ = ["Explorer", "ExplorerResult", "EXTENSION_TABS", "compute"]
@@ -49,15 +50,14 @@ EXTENSION_TABS = (
     ("Show code", "lmm_teach.widgets.code_panel"),
 )
 
-# The result tabs take the width of their titles.  The widget stylesheet gives
-# every tab a basis of --jp-widgets-horizontal-tab-width (144 px) and shrinks
-# them alike: seven tabs in the 640 px column cut "Your own data" to "Your own
-# da" (and "Monte Carlo" by a pixel), in JupyterLab 4 and Notebook 7.  With the
-# titles' own widths as bases they need about 530 px, and shrink in proportion
-# to them when the column is narrower.  ipywidgets has no tab-width setting,
-# hence a style element (applied by the browser though its widget is hidden),
-# scoped to this Tab's class.
-_TABS_CSS = "<style>.lmm-tabs { --jp-widgets-horizontal-tab-width: auto; }</style>"
+# The result tabs take the width of their titles (the widget stylesheet gives
+# every tab a basis of 144 px: seven tabs in the results column cut "Your own
+# data" to "Your own da"), the results column stays in view while the controls
+# scroll past it (position: sticky), the figures sit on a light card: see
+# lmm_teach/widgets/page.py.  The column is as wide as a figure and its frame
+# at least, and takes the width there is: beside the 320 px controls it fits a
+# 1000 px cell (JupyterLab at 1366 px with the file browser open).
+_RESULTS_MIN = "600px"
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,6 +158,11 @@ class Explorer(Panel):
         The starting seed.
     random_slope : bool, optional
         Fit a random slope per subject (default: when the design has one).
+    focus : list of str, optional
+        The controls the lesson teaches (Design field names, e.g.
+        ``["mcar", "mar_dropout"]``, and/or group names such as
+        ``"Missing data"``): they come first, open; the other sections are
+        closed, one click away (see :class:`DesignPanel`).
 
     Attributes
     ----------
@@ -190,13 +195,15 @@ class Explorer(Panel):
     True
     """
 
-    def __init__(self, design: Design | None = None, *, seed: int = 1, random_slope: bool | None = None):
+    def __init__(self, design: Design | None = None, *, seed: int = 1, random_slope: bool | None = None,
+                 focus=None):
         self.result: ExplorerResult | None = None
         self.error: Exception | None = None
         self.error_traceback = ""
         self.n_updates = 0
         self.stale: set[str] = set()
-        self.design_panel = DesignPanel(design, seed=seed, random_slope=random_slope, show_errors=False)
+        self.design_panel = DesignPanel(design, seed=seed, random_slope=random_slope, show_errors=False,
+                                        focus=focus)
         self.controls = self.design_panel.controls
         self.status = StatusArea()
         self.data_panel = DataPanel()
@@ -217,12 +224,14 @@ class Explorer(Panel):
         self.tabs.add_class("lmm-tabs")
         self.tabs.observe(self._on_tab, names="selected_index")
         title = widgets.HTML("<h3 style='margin:4px 0'>Linear mixed model explorer</h3>")
-        tabs_css = widgets.HTML(_TABS_CSS, layout=widgets.Layout(display="none"))
-        tabs_css.add_class("lmm-tabs-css")
-        results = widgets.VBox([self.status.widget, tabs_css, self.tabs], layout=widgets.Layout(width="640px"))
+        results = widgets.VBox([self.status.widget, self.tabs],
+                               layout=widgets.Layout(flex=f"1 1 {_RESULTS_MIN}", min_width=_RESULTS_MIN))
         results.add_class("lmm-results")
-        self.layout = widgets.VBox([title, widgets.HBox([self.design_panel.layout, results],
-                                                        layout=widgets.Layout(flex_flow="row wrap"))])
+        body = widgets.HBox([self.design_panel.layout, results],
+                            layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start",
+                                                  overflow="visible"))
+        body.add_class("lmm-explorer-body")
+        self.layout = widgets.VBox([title, style_widget(), body], layout=widgets.Layout(overflow="visible"))
         self._finish_layout("lmm-explorer")
         self.design_panel.on_change(self.refresh)
         self.refresh()

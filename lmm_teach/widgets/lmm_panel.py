@@ -21,6 +21,7 @@ from lmm_teach.plots import (
     update_sources,
     variance_data,
 )
+from lmm_teach.plots.theme import truth_title
 from lmm_teach.widgets.base import Panel, escape
 from lmm_teach.widgets.notebook import embed
 from lmm_teach.widgets.tables import fixed_table, random_tests_table, variance_table
@@ -77,6 +78,7 @@ class LMMPanel(Panel):
         self.fit_figure, self.fit_sources = make_fit_figure()
         self.fixed_figure, self.fixed_sources = make_fixed_figure()
         self.variance_figure, self.variance_sources = make_variance_figure()
+        self._titles = (self.fixed_figure.title.text, self.variance_figure.title.text)
         self.shrink_figures = {}
         self.shrink_sources = {}
         self._shrink_views = {}
@@ -136,6 +138,10 @@ class LMMPanel(Panel):
             self.variance_html.value = variance_html
             self.ranova_html.value = ranova_html
             # The factors before the data that use them (as in the Compare panel).
+            # "x: truth" in a title only when there is a truth (not for a learner's own data)
+            has_truth = bool(truth)
+            self.fixed_figure.title.text = truth_title(self._titles[0], truth=has_truth)
+            self.variance_figure.title.text = truth_title(self._titles[1], truth=has_truth)
             set_factors(self.fixed_figure.y_range, fixed["fixed"]["label"])
             update_sources(self.fixed_sources, fixed)
             set_factors(self.variance_figure.y_range, variance["variance"]["label"])
@@ -189,5 +195,6 @@ def _header(result) -> str:
         flags.append("the optimiser did not converge")
     text = " · ".join(bits)
     if flags:
-        text += "<br><span style='color:#D55E00'>" + escape("; ".join(flags)) + "</span>"
+        text += ("<br><span class='lmm-warn' style='border-left:3px solid #D55E00;padding-left:6px;"
+                 "font-weight:bold'>\u26a0 " + escape("; ".join(flags)) + "</span>")
     return f"<p style='margin:2px 0'>{text}</p>"

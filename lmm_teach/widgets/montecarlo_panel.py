@@ -228,7 +228,9 @@ class MonteCarloPanel(Panel):
 
     Attributes
     ----------
-    n_reps, seed : ipywidgets.BoundedIntText
+    n_reps : ipywidgets.IntText
+        Replicates; Run keeps them between MIN_REPS and MAX_REPS and says so.
+    seed : ipywidgets.BoundedIntText
     methods : dict
         Analysis key -> its check box.
     run_button, stop_button : ipywidgets.Button
@@ -271,8 +273,9 @@ class MonteCarloPanel(Panel):
 
         self.status = StatusArea()
         small = {"description_width": "initial"}
-        self.n_reps = widgets.BoundedIntText(
-            value=int(min(max(n_reps, MIN_REPS), MAX_REPS)), min=MIN_REPS, max=MAX_REPS, step=50,
+        # Not a BoundedIntText: that clamps 50 000 to 5 000 in the browser without a word; Run says why.
+        self.n_reps = widgets.IntText(
+            value=int(n_reps), step=50,
             description="Replicates", style=small, layout=widgets.Layout(width="170px"),
             tooltip=f"How many studies to simulate ({MIN_REPS} to {MAX_REPS}); more replicates, "
                     "smaller Monte Carlo error")
@@ -399,7 +402,19 @@ class MonteCarloPanel(Panel):
             self.status.problem("No method chosen", "Tick at least one method to study, then press Run.")
             return False
         n_reps, seed = int(self.n_reps.value), int(self.seed.value)
+        said = []
+        if not MIN_REPS <= n_reps <= MAX_REPS:
+            asked, n_reps = n_reps, min(max(n_reps, MIN_REPS), MAX_REPS)
+            self.n_reps.value = n_reps
+            said.append(f"{asked} replicates asked for: the panel runs {MIN_REPS} to {MAX_REPS}, so this study has "
+                        f"{n_reps}." + (" For a larger study, run lmm_teach.monte_carlo(design, "
+                                        f"n_reps={asked}) in a cell." if asked > MAX_REPS else ""))
         self._ensure_charts()
+        if self.result is not None:  # the last study's numbers must not pass for this one's
+            self.reading_html.value = self.table_html.value = ""
+            self.about.value = ("<p class='lmm-mc-changed' style='margin:2px 0;border-left:3px solid #D55E00;"
+                                "padding-left:6px;font-weight:bold'>\u26a0 Running a new study: until it finishes, "
+                                "the charts below show the previous one.</p>")
         self.error, self.error_traceback = None, ""
         cancel = threading.Event()
         self._cancel = cancel
@@ -409,8 +424,8 @@ class MonteCarloPanel(Panel):
         self.progress_text.value = f"0 of {n_reps} replicates"
         self.run_button.disabled = True
         self.stop_button.disabled = False
-        self.status.show([f"Simulating and analysing {n_reps} studies of this design. Press Stop to see the "
-                          "replicates finished so far."], title="Running")
+        self.status.show([*said, f"Simulating and analysing {n_reps} studies of this design. Press Stop to see "
+                          "the replicates finished so far."], title="Running")
         self._thread = threading.Thread(target=self._work, args=(design, n_reps, seed, analyses, cancel),
                                         name="lmm-teach-monte-carlo", daemon=True)
         self._thread.start()
@@ -442,8 +457,8 @@ class MonteCarloPanel(Panel):
         lines = reading(result)
         text = "".join(f"<p style='margin:3px 0'>{escape(s)}</p>" for s in lines)
         html = (f"<div role='region' aria-label='What the study shows'><b>What the study shows</b>{text}"
-                f"<p style='margin:3px 0;color:#555;font-size:12px'>Whiskers: ± {Z:g} Monte Carlo SE (the "
-                "uncertainty due to the finite number of replicates).</p></div>")
+                f"<p style='margin:3px 0;color:var(--jp-content-font-color2);font-size:12px'>Whiskers: ± {Z:g} "
+                "Monte Carlo SE (the uncertainty due to the finite number of replicates).</p></div>")
         table_html = study_table(result)
         about = _about(result)
         notes = list(result.warnings)
@@ -521,11 +536,12 @@ def _about(result: MonteCarloResult, *, changed: bool = False) -> str:
     head = (f"{result.n_done} of {result.n_reps} simulated studies"
             f"{' (stopped early)' if result.cancelled else ''}, seed {escape(result.seed)}, "
             f"alpha = {result.alpha:g}. The design: ")
-    html = (f"<p style='margin:2px 0;font-size:12px;color:#333'>{escape(head)}"
+    html = (f"<p style='margin:2px 0;font-size:12px;color:var(--jp-content-font-color1)'>{escape(head)}"
             f"{escape(result.design.describe())}</p>")
     if changed:
-        html += ("<p class='lmm-mc-changed' style='margin:2px 0;color:#D55E00'>The design has changed since this "
-                 "study: press Run to study the new one.</p>")
+        html += ("<p class='lmm-mc-changed' style='margin:2px 0;border-left:3px solid #D55E00;padding-left:6px;"
+                 "font-weight:bold'>\u26a0 The design has changed since this study: press Run to study the new "
+                 "one.</p>")
     return html
 
 

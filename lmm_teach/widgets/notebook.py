@@ -75,7 +75,10 @@ def _load() -> None:
     from bokeh.io import output_notebook
     from bokeh.resources import INLINE
 
+    from lmm_teach.widgets.page import page_setup
+
     output_notebook(INLINE, hide_banner=True)
+    page_setup()  # the panels' stylesheet and the sliders' accessible names
     _LOADED["bokehjs"] = True
 
 

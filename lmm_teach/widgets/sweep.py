@@ -65,7 +65,7 @@ class SweepControl:
         self.panel = design_panel
         options = [(FIELDS[k].label, k) for k in SWEEPS if k in FIELDS]
         self.knob = widgets.Dropdown(options=options, value=knob, description="Sweep",
-                                     style={"description_width": "initial"}, layout=widgets.Layout(width="400px"))
+                                     style={"description_width": "initial"}, layout=widgets.Layout(width="300px"))
         self.knob.add_class("lmm-sweep-knob")
         self.play = widgets.Play(value=0, min=0, max=1, step=1, interval=int(interval_ms),
                                  description="Play the sweep", show_repeat=False)
@@ -77,8 +77,7 @@ class SweepControl:
         self.knob.observe(lambda ch: self._configure(), names="value")
         self.play.observe(self._on_step, names="value")
         self.play.observe(self._on_playing, names="playing")
-        head = widgets.HTML("<h4 style='margin:8px 0 2px 0'>Animate a sweep</h4>"
-                            "<p style='margin:0;font-size:12px'>Press Play: the knob moves step by step and "
+        head = widgets.HTML("<p style='margin:0;font-size:12px'>Press Play: the knob moves step by step and "
                             "everything refits at each step. Pause or Stop at any time.</p>")
         self.layout = widgets.VBox([head, self.knob, widgets.HBox([self.play, self.readout])])
         self.layout.add_class("lmm-sweep")

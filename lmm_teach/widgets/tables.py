@@ -22,8 +22,9 @@ __all__ = [
 _TABLE_STYLE = ("border-collapse:collapse;font-size:12px;margin:4px 0 8px 0;"
                 "font-variant-numeric:tabular-nums")
 # line-height: Notebook 7 gives widget HTML a tall line; tables stay compact.
-_CELL = "padding:2px 5px;border-bottom:1px solid #ddd;text-align:right;line-height:1.3"
-_HEAD = "padding:2px 5px;border-bottom:2px solid #888;text-align:right;line-height:1.3;vertical-align:bottom"
+_CELL = "padding:2px 5px;border-bottom:1px solid var(--jp-border-color2);text-align:right;line-height:1.3"
+_HEAD = ("padding:2px 5px;border-bottom:2px solid var(--jp-border-color1);text-align:right;line-height:1.3;"
+         "vertical-align:bottom")
 
 
 def fmt(x, digits: int = 3) -> str:
@@ -196,7 +197,8 @@ def comparison_table(comparison: pd.DataFrame) -> str:
     for hyp, rows in comparison.groupby("hypothesis", sort=False):
         question = QUESTIONS.get(hyp, "")
         body.append(f"<tr><th scope='rowgroup' colspan='{len(cols)}' style='{_CELL};text-align:left;"
-                    f"background:#f2f2f2'>{escape(hyp)}{': ' + escape(question) if question else ''}</th></tr>")
+                    "background:var(--jp-layout-color2);color:var(--jp-content-font-color1)'>"
+                    f"{escape(hyp)}{': ' + escape(question) if question else ''}</th></tr>")
         for r in _records(rows):
             stat, val = r.get("statistic") or "", fmt(r.get("value"))
             dfs = ", ".join(x for x in (fmt(r.get("df_num"), 3), fmt(r.get("df_den"), 3)) if x)
