@@ -4,13 +4,26 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 LESSON ?= notebooks/00_start_here.ipynb
 
-.PHONY: lab test test-pythons check bench lint clean
+.PHONY: lab test test-pythons check bench lint clean app lite binder-check
 
 # JupyterLab refuses to run as root unless told; containers and classroom VMs often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-lab: $(VENV)/.installed
+lab: $(VENV)/.installed-lab
 	$(BIN)/jupyter lab $(ROOT_FLAG) $(LESSON)
+
+# The Explorer as a web page without code (Voila), for a class: open http://$(APP_IP):$(APP_PORT)/.
+# APP_IP=0.0.0.0 to serve other machines; limits per page: LMM_TEACH_MAX_SUBJECTS, _MAX_VISITS,
+# _MAX_REPS, _STUDY_WORKERS, _MAX_ROWS (README, "The app link").  Idle pages' kernels end after 30 min.
+# The page template (app/jupyter/voila/templates/lmm-teach) loads nothing from a CDN; the page loads only
+# Voila's widget manager and the front-end extensions of ipywidgets and jupyter_bokeh (others in the venv, e.g. Notebook 7's, fail in Voila).
+APP_IP ?= 127.0.0.1
+APP_PORT ?= 8866
+app: $(VENV)/.installed-app
+	JUPYTER_PATH=$(CURDIR)/app/jupyter $(BIN)/voila app/explorer.ipynb --template=lmm-teach --no-browser --Voila.ip=$(APP_IP) --port=$(APP_PORT) \
+		--MappingKernelManager.cull_idle_timeout=1800 --MappingKernelManager.cull_interval=120 \
+		--MappingKernelManager.cull_connected=False \
+		--VoilaConfiguration.extension_allowlist="['@voila-dashboards/widgets-manager8', '@jupyter-widgets/jupyterlab-manager', '@bokeh/jupyter_bokeh']"
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -36,6 +49,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+# One extra into the same .venv (`make lab` needs only JupyterLab and Notebook, not the test tools).
+$(VENV)/.installed-%: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[$*]"
 	touch $@
 
 clean:

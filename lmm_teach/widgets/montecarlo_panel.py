@@ -225,6 +225,9 @@ class MonteCarloPanel(Panel):
     executor, n_workers, chunk_size
         Passed to :func:`~lmm_teach.montecarlo.monte_carlo` (default: its
         process pool over the machine's cores).
+    max_reps : int
+        The most replicates the box allows (:data:`MAX_REPS`; a shared
+        server sets fewer, see :class:`lmm_teach.widgets.app.AppLimits`).
 
     Attributes
     ----------
@@ -258,7 +261,7 @@ class MonteCarloPanel(Panel):
 
     def __init__(self, design: Design | None = None, *, explorer=None, n_reps: int = DEFAULT_REPS,
                  seed: int = 1, analyses=ANALYSES, alpha: float = 0.05, executor=None,
-                 n_workers: int | None = None, chunk_size: int | None = None):
+                 n_workers: int | None = None, chunk_size: int | None = None, max_reps: int = MAX_REPS):
         if design is not None and not isinstance(design, Design):
             raise TypeError(f"design must be a lmm_teach.Design, got {type(design).__name__}")
         self.explorer = explorer
@@ -273,11 +276,12 @@ class MonteCarloPanel(Panel):
 
         self.status = StatusArea()
         small = {"description_width": "initial"}
+        self.max_reps = int(max(MIN_REPS, max_reps))
         # Not a BoundedIntText: that clamps 50 000 to 5 000 in the browser without a word; Run says why.
         self.n_reps = widgets.IntText(
             value=int(n_reps), step=50,
             description="Replicates", style=small, layout=widgets.Layout(width="170px"),
-            tooltip=f"How many studies to simulate ({MIN_REPS} to {MAX_REPS}); more replicates, "
+            tooltip=f"How many studies to simulate ({MIN_REPS} to {self.max_reps}); more replicates, "
                     "smaller Monte Carlo error")
         self.n_reps.add_class("lmm-mc-reps")
         self.seed = widgets.BoundedIntText(value=int(seed), min=0, max=2**31 - 1, description="Seed", style=small,
@@ -403,12 +407,14 @@ class MonteCarloPanel(Panel):
             return False
         n_reps, seed = int(self.n_reps.value), int(self.seed.value)
         said = []
-        if not MIN_REPS <= n_reps <= MAX_REPS:
-            asked, n_reps = n_reps, min(max(n_reps, MIN_REPS), MAX_REPS)
+        top = self.max_reps
+        if not MIN_REPS <= n_reps <= top:
+            asked, n_reps = n_reps, min(max(n_reps, MIN_REPS), top)
             self.n_reps.value = n_reps
-            said.append(f"{asked} replicates asked for: the panel runs {MIN_REPS} to {MAX_REPS}, so this study has "
-                        f"{n_reps}." + (" For a larger study, run lmm_teach.monte_carlo(design, "
-                                        f"n_reps={asked}) in a cell." if asked > MAX_REPS else ""))
+            larger = (" For a larger study, run lmm_teach.monte_carlo(design, n_reps={asked}) in a cell."
+                      if top >= MAX_REPS else " This shared server allows at most {top} per study.")
+            said.append(f"{asked} replicates asked for: the panel runs {MIN_REPS} to {top}, so this study has "
+                        f"{n_reps}." + (larger.format(asked=asked, top=top) if asked > top else ""))
         self._ensure_charts()
         if self.result is not None:  # the last study's numbers must not pass for this one's
             self.reading_html.value = self.table_html.value = ""
@@ -546,5 +552,9 @@ def _about(result: MonteCarloResult, *, changed: bool = False) -> str:
 
 
 def explorer_tab(explorer) -> MonteCarloPanel:
-    """The Explorer's "Monte Carlo" tab: studies ``explorer.design``."""
-    return MonteCarloPanel(explorer=explorer)
+    """The Explorer's "Monte Carlo" tab: studies ``explorer.design`` (within ``explorer.limits``, if any)."""
+    limits = getattr(explorer, "limits", None)
+    if limits is None:
+        return MonteCarloPanel(explorer=explorer)
+    return MonteCarloPanel(explorer=explorer, n_reps=min(DEFAULT_REPS, limits.max_reps), max_reps=limits.max_reps,
+                           n_workers=limits.study_workers)
