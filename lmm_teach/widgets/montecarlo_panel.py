@@ -16,10 +16,22 @@ progress to an ``IntProgress`` (ipywidgets 8 sends updates from any thread).
 Stop sets the study's ``cancel`` event: the replicates finished so far are
 shown, with a note.  ``panel.run(wait=True)`` (or ``panel.run(); panel.wait()``)
 blocks until the study is shown: for tests and scripts.
+
+Without threads
+---------------
+In a browser's Python (Pyodide in JupyterLite: ``sys.platform ==
+"emscripten"``), or wherever a thread cannot be started, Run starts no
+thread: the study runs in the kernel's own thread, one chunk of a few
+replicates at a time (:func:`lmm_teach.montecarlo.study.monte_carlo_stepwise`),
+as a task of the kernel's event loop that hands control back after every
+chunk, so the progress bar moves and a Stop click is seen between chunks.
+Without a running event loop (a plain script) it runs to the end at once.
+``panel.inline`` tells which way the latest study ran.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import traceback
 
@@ -28,6 +40,8 @@ import numpy as np
 
 from lmm_teach.design import Design
 from lmm_teach.montecarlo import ANALYSES, MonteCarloResult, monte_carlo
+from lmm_teach.montecarlo.run import parallel_available
+from lmm_teach.montecarlo.study import monte_carlo_stepwise
 from lmm_teach.montecarlo.worker import LABELS, TESTS
 from lmm_teach.plots import set_factors, update_sources
 from lmm_teach.plots.montecarlo import (
@@ -272,7 +286,9 @@ class MonteCarloPanel(Panel):
         self.error: Exception | None = None
         self.error_traceback = ""
         self._thread: threading.Thread | None = None
+        self._task: asyncio.Task | None = None
         self._cancel: threading.Event | None = None
+        self.inline = False
 
         self.status = StatusArea()
         small = {"description_width": "initial"}
@@ -381,7 +397,9 @@ class MonteCarloPanel(Panel):
 
     @property
     def running(self) -> bool:
-        """True while a study runs in the background."""
+        """True while a study runs in the background (a thread, or a task of the event loop)."""
+        if self._task is not None and not self._task.done():
+            return True
         return self._thread is not None and self._thread.is_alive()
 
     # ------------------------------------------------------------------ actions
@@ -432,12 +450,61 @@ class MonteCarloPanel(Panel):
         self.stop_button.disabled = False
         self.status.show([*said, f"Simulating and analysing {n_reps} studies of this design. Press Stop to see "
                           "the replicates finished so far."], title="Running")
-        self._thread = threading.Thread(target=self._work, args=(design, n_reps, seed, analyses, cancel),
-                                        name="lmm-teach-monte-carlo", daemon=True)
-        self._thread.start()
-        if wait:
+        self._thread = self._task = None
+        self.inline = not self._start_thread(design, n_reps, seed, analyses, cancel)
+        if self.inline:
+            self._run_inline(design, n_reps, seed, analyses, cancel, wait=wait)
+        elif wait:
             self.wait()
         return True
+
+    def _start_thread(self, *args) -> bool:
+        """Run the study in a thread; False where no thread can be started (nothing started)."""
+        if not parallel_available():
+            return False
+        thread = threading.Thread(target=self._work, args=args, name="lmm-teach-monte-carlo", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # "can't start new thread"
+            return False
+        self._thread = thread
+        return True
+
+    def _run_inline(self, design, n_reps, seed, analyses, cancel, *, wait: bool) -> None:
+        """The study in this thread, chunk by chunk (see the module docstring)."""
+        steps = monte_carlo_stepwise(design, n_reps=n_reps, seed=seed, analyses=analyses, alpha=self.alpha,
+                                     progress=self._on_progress, cancel=cancel, chunk_size=self.chunk_size)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or wait:
+            self._finish(lambda: _drain(steps))
+        else:
+            self._task = loop.create_task(self._drive(steps))
+
+    async def _drive(self, steps) -> None:
+        """Run one chunk per turn of the event loop, then show the study."""
+        result = None
+
+        def step():
+            nonlocal result
+            try:
+                with np.errstate(all="ignore"):
+                    next(steps)
+            except StopIteration as stop:
+                result = stop.value
+                return True
+            return False
+
+        try:
+            while not step():
+                # Hand control back: the kernel sends the progress and reads a Stop click.
+                await asyncio.sleep(_YIELD_S)
+        except Exception as exc:
+            self._finish(exc)
+            return
+        self._finish(lambda: result)
 
     def stop(self) -> None:
         """Stop the running study; the replicates finished so far are shown."""
@@ -447,7 +514,10 @@ class MonteCarloPanel(Panel):
             self.progress_text.value += " - stopping"
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the running study is shown (or ``timeout`` seconds); True when none is running."""
+        """Block until the running study is shown (or ``timeout`` seconds); True when none is running.
+
+        (A study running as a task of this thread's event loop cannot be waited for here: await
+        it, or pass ``run(wait=True)``.)"""
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
@@ -510,12 +580,17 @@ class MonteCarloPanel(Panel):
 
     def _work(self, design, n_reps, seed, analyses, cancel) -> None:
         """The background thread: run the study, then show it; never raises."""
-        show = None
+        self._finish(lambda: monte_carlo(design, n_reps=n_reps, seed=seed, analyses=analyses, alpha=self.alpha,
+                                         progress=self._on_progress, executor=self.executor, cancel=cancel,
+                                         n_workers=self.n_workers, chunk_size=self.chunk_size))
+
+    def _finish(self, compute) -> None:
+        """Show the study ``compute()`` returns (or the exception given instead); never raises."""
         try:
+            if isinstance(compute, Exception):
+                raise compute
             with np.errstate(all="ignore"):
-                result = monte_carlo(design, n_reps=n_reps, seed=seed, analyses=analyses, alpha=self.alpha,
-                                     progress=self._on_progress, executor=self.executor, cancel=cancel,
-                                     n_workers=self.n_workers, chunk_size=self.chunk_size)
+                result = compute()
                 show = self.prepare(result)
             show()
         except Exception as exc:  # a thread's exception would only reach a log: explain it here
@@ -528,6 +603,20 @@ class MonteCarloPanel(Panel):
         finally:
             self.run_button.disabled = False
             self.stop_button.disabled = True
+
+
+#: Seconds the inline study waits between chunks, so the kernel can send and read messages.
+_YIELD_S = 0.005
+
+
+def _drain(steps):
+    """Run a stepwise study to its end; its result."""
+    while True:
+        try:
+            with np.errstate(all="ignore"):
+                next(steps)
+        except StopIteration as stop:
+            return stop.value
 
 
 def _intro() -> str:
