@@ -58,5 +58,19 @@ $(VENV)/.installed-%: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[$*]"
 	touch $@
 
+# Binder's environment, verified: a fresh venv built as repo2docker builds the image (pip install -r
+# binder/requirements.txt from the repository folder, then binder/postBuild with a throw-away HOME),
+# then every lesson and the app notebook run with nbclient.  Slow (a full install): not part of `make test`.
+BINDER_VENV ?= .venv-binder
+binder-check:
+	rm -rf $(BINDER_VENV) .binder-home
+	$(PYTHON) -m venv $(BINDER_VENV)
+	$(BINDER_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BINDER_VENV)/bin/python -m pip install --quiet -r binder/requirements.txt
+	mkdir -p .binder-home
+	HOME=$(CURDIR)/.binder-home PATH=$(CURDIR)/$(BINDER_VENV)/bin:$$PATH bash binder/postBuild
+	HOME=$(CURDIR)/.binder-home PATH=$(CURDIR)/$(BINDER_VENV)/bin:$$PATH JUPYTER_PREFER_ENV_PATH=1 \
+		$(BINDER_VENV)/bin/python binder/check_lessons.py
+
 clean:
-	rm -rf $(VENV) .venvs build *.egg-info .pytest_cache
+	rm -rf $(VENV) .venvs $(BINDER_VENV) .binder-home .venv-lite build *.egg-info .pytest_cache
