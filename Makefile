@@ -58,6 +58,28 @@ $(VENV)/.installed-%: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[$*]"
 	touch $@
 
+# A JupyterLite site in $(LITE_DIR)/: the lessons, the lmm_teach wheel (for %pip install lmm-teach in the
+# browser) and the front-end extensions of ipywidgets and jupyter_bokeh.  Built offline in its own venv
+# (.venv-lite: the Pyodide kernel's JupyterLab extension must stay out of .venv's JupyterLab and Voila).
+# Pyodide itself is not in the site: the learner's browser fetches it from Pyodide's CDN (README).
+LITE_DIR ?= lite-site
+LITE_VENV ?= .venv-lite
+lite: $(LITE_VENV)/.installed
+	rm -rf .lite-build $(LITE_DIR)
+	$(LITE_VENV)/bin/python -m pip wheel --quiet --no-deps -w .lite-build/wheels .
+	mkdir -p .lite-build/contents
+	cp -r notebooks/. .lite-build/contents/
+	cd .lite-build && ../$(LITE_VENV)/bin/jupyter lite build --contents contents \
+		--piplite-wheels wheels/lmm_teach-*.whl --output-dir $(CURDIR)/$(LITE_DIR)
+	@echo "JupyterLite site in $(LITE_DIR)/: serve it with any static web server, e.g." \
+		"$(LITE_VENV)/bin/python -m http.server -d $(LITE_DIR)"
+
+$(LITE_VENV)/.installed: pyproject.toml
+	test -x $(LITE_VENV)/bin/python || $(PYTHON) -m venv $(LITE_VENV)
+	$(LITE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LITE_VENV)/bin/python -m pip install --quiet ".[lite]"
+	touch $@
+
 # Binder's environment, verified: a fresh venv built as repo2docker builds the image (pip install -r
 # binder/requirements.txt from the repository folder, then binder/postBuild with a throw-away HOME),
 # then every lesson and the app notebook run with nbclient.  Slow (a full install): not part of `make test`.
@@ -73,4 +95,4 @@ binder-check:
 		$(BINDER_VENV)/bin/python binder/check_lessons.py
 
 clean:
-	rm -rf $(VENV) .venvs $(BINDER_VENV) .binder-home .venv-lite build *.egg-info .pytest_cache
+	rm -rf $(VENV) .venvs $(BINDER_VENV) .binder-home $(LITE_VENV) .lite-build $(LITE_DIR) build *.egg-info .pytest_cache
