@@ -4,7 +4,8 @@
                   [--cluster C] [--random-slope] [--method reml|ml] [--df satterthwaite|kenward-roger]
                   [--format text|json]
     lmm-teach simulate [--preset NAME] [design options] --seed N [--out FILE]
-    lmm-teach power [--preset NAME] [design options] --reps N --seed N [--format text|json]
+    lmm-teach power [--preset NAME] [design options] --reps N --seed N [--workers N | --scheduler ADDRESS]
+                    [--format text|json]
 
 Every problem in the user's input ends with exit status 2 and one line on
 stderr, never a traceback.
@@ -143,6 +144,9 @@ def _build_parser() -> argparse.ArgumentParser:
     power.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     power.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     power.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    power.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run the replicates on a running dask cluster, e.g. tcp://10.0.0.5:8786 "
+                            "(needs pip install 'lmm-teach[dask]'); same seed, same table as a local run")
     power.add_argument("--format", choices=["text", "json"], default="text")
     return parser
 
@@ -221,8 +225,29 @@ def _power(ns: argparse.Namespace, out) -> int:
     if ns.reps < 1:
         raise DataError("--reps must be at least 1")
     design = _design_from(ns)
-    result = monte_carlo(design, n_reps=ns.reps, seed=ns.seed, alpha=ns.alpha, n_workers=ns.workers)
+    if ns.scheduler is None:
+        result = monte_carlo(design, n_reps=ns.reps, seed=ns.seed, alpha=ns.alpha, n_workers=ns.workers)
+        return _write(result, ns.format, out)
+    if ns.workers is not None:
+        raise DataError("give --workers or --scheduler, not both (the cluster's workers run the study)")
+    with _dask_client(ns.scheduler) as client:
+        result = monte_carlo(design, n_reps=ns.reps, seed=ns.seed, alpha=ns.alpha, executor=client.get_executor())
     return _write(result, ns.format, out)
+
+
+def _dask_client(address: str):
+    """A ``distributed.Client`` connected to ``address`` (``DataError`` saying what to do if not)."""
+    from lmm_teach.validate import DataError
+
+    try:
+        from distributed import Client
+    except ImportError:
+        raise DataError("--scheduler needs dask's distributed package: pip install 'lmm-teach[dask]'") from None
+    try:
+        return Client(address, timeout="20s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise DataError(f"cannot reach the dask scheduler at {address!r} ({type(exc).__name__}: {exc}); "
+                        "start one (dask scheduler) or check the address") from None
 
 
 def main(argv: Sequence[str] | None = None, *, stdout=None, stderr=None) -> int:

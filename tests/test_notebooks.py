@@ -157,17 +157,20 @@ def test_binder_installs_the_package_and_pins_every_runtime_dependency():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     lines = [ln.strip() for ln in (ROOT / "binder" / "requirements.txt").read_text().splitlines()]
     reqs = [ln for ln in lines if ln and not ln.startswith("#")]
-    assert "-e ." in reqs, "Binder must install lmm_teach itself"
-    pins = dict(r.split("==", 1) for r in reqs if r != "-e .")
-    assert all(re.fullmatch(r"[A-Za-z0-9_.\-]+==[\w.+!]+", r) for r in reqs if r != "-e ."), "pin with =="
+    # lmm_teach itself with the extras Binder serves: the lessons (JupyterLab) and the app link (Voila)
+    assert "-e .[lab,app]" in reqs, "Binder must install lmm_teach itself, with [lab,app]"
+    pins = dict(r.split("==", 1) for r in reqs if not r.startswith("-e "))
+    assert all(re.fullmatch(r"[A-Za-z0-9_.\-]+==[\w.+!]+", r) for r in reqs if not r.startswith("-e ")), "pin with =="
 
     def norm(name: str) -> str:
         return re.sub(r"[-_.]+", "-", name).lower()
 
     pinned = {norm(n) for n in pins}
-    for dep in project["dependencies"]:
+    optional = project["optional-dependencies"]
+    for dep in project["dependencies"] + optional["lab"] + optional["app"]:
         name = re.match(r"[A-Za-z0-9_.\-]+", dep).group(0)
         assert norm(name) in pinned, f"binder/requirements.txt does not pin {name}"
+    assert "dask" not in pinned and "pytest" not in pinned
     runtime = (ROOT / "binder" / "runtime.txt").read_text().strip()
     assert re.fullmatch(r"python-3\.1[0-9]", runtime)
 

@@ -16,8 +16,10 @@ from lmm_teach.montecarlo.study import (
     SweepResult,
     format_table,
     monte_carlo,
+    monte_carlo_stepwise,
     sweep,
     truth_of,
 )
 
-__all__ = ["ANALYSES", "MonteCarloResult", "SweepResult", "format_table", "monte_carlo", "sweep", "truth_of"]
+__all__ = ["ANALYSES", "MonteCarloResult", "SweepResult", "format_table", "monte_carlo", "monte_carlo_stepwise",
+           "sweep", "truth_of"]

@@ -27,6 +27,26 @@ Processes
     script's ``__main__`` module: scripts need the usual
     ``if __name__ == "__main__":`` guard.)
 
+Without processes or threads
+    A browser-only Python (Pyodide, in JupyterLite; ``sys.platform ==
+    "emscripten"``) can start neither processes nor threads, and a locked-down
+    server may refuse them too.  There the default pool is not used: the
+    replicates run in the calling thread, chunk by chunk, with the same seeds
+    (so the same table), progress after each chunk and the cancel flag looked
+    at between chunks.  On emscripten no pool is tried; elsewhere a pool that
+    cannot start (its first task fails to start a process or its manager
+    thread) is given up and the study runs inline from the start.
+    :func:`run_chunks_stepwise` is the same inline run as a generator that
+    yields after each chunk, for a front end that must hand control back to its
+    event loop between chunks (so that a Stop click is seen).
+
+Clusters
+    Any ``concurrent.futures.Executor`` works; a dask cluster's
+    ``distributed.Client(...).get_executor()`` too.  The chunk size is sized
+    from the executor's workers (:func:`executor_workers`: a pool's
+    ``max_workers``, a dask executor's client's threads), about eight chunks
+    per worker.
+
 Cancellation
     The calling thread waits for chunks with a short timeout, calls
     ``progress(done, total)`` after each finished chunk and checks
@@ -42,13 +62,14 @@ import multiprocessing
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["Chunk", "Seeds", "run_chunks", "default_workers", "make_pool", "seed_sequence"]
+__all__ = ["Chunk", "Seeds", "run_chunks", "run_chunks_stepwise", "default_workers", "make_pool", "seed_sequence",
+           "parallel_available", "executor_workers", "start_pool", "INLINE_CHUNK"]
 
 # How often the waiting thread wakes up to look at the cancel flag (seconds).
 _POLL = 0.05
@@ -122,12 +143,49 @@ class Chunk:
     payload: Any  # what the worker needs besides the seeds (the design, the analyses, ...)
 
 
+#: Replicates per chunk of a stepwise (browser) run, at most: progress and Stop every few replicates.
+INLINE_CHUNK = 10
+
+# What starting a process or a thread raises where it cannot be done: RuntimeError ("can't start
+# new thread"; BrokenProcessPool is one), OSError (EAGAIN, ENOSYS, EPERM), NotImplementedError and
+# ImportError (no _multiprocessing or no working semaphores, as in Pyodide).
+_CANNOT_START = (RuntimeError, OSError, NotImplementedError, ImportError)
+
+
+def parallel_available() -> bool:
+    """False where processes and threads cannot exist at all (a browser's Python: emscripten)."""
+    return sys.platform != "emscripten"
+
+
 def default_workers() -> int:
-    """The number of cores this process may use."""
+    """The number of cores this process may use (1 in a browser's Python)."""
+    if not parallel_available():
+        return 1
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def executor_workers(executor) -> int | None:
+    """How many tasks ``executor`` runs at once, if it says: a ``concurrent.futures`` pool's
+    ``max_workers``, the total threads of a dask ``Client.get_executor()``'s cluster; else None.
+
+    dask's ``ClientExecutor`` keeps its client as ``_client`` (it has no public attribute for it);
+    ``Client.nthreads()`` asks the scheduler for the workers' threads now.
+    """
+    n = getattr(executor, "_max_workers", None)
+    if isinstance(n, int) and n > 0:
+        return n
+    client = getattr(executor, "_client", None)
+    nthreads = getattr(client, "nthreads", None)
+    if callable(nthreads):
+        try:
+            total = sum(int(v) for v in nthreads().values())
+        except Exception:  # a scheduler that cannot be reached now: the caller's guess stands
+            return None
+        return total or None
+    return None
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -145,6 +203,29 @@ def _context() -> multiprocessing.context.BaseContext:
 def make_pool(n_workers: int) -> cf.ProcessPoolExecutor:
     """A process pool with the start method described in the module docstring."""
     return cf.ProcessPoolExecutor(max_workers=n_workers, mp_context=_context())
+
+
+def _ready() -> bool:
+    return True
+
+
+def start_pool(n_workers: int) -> cf.ProcessPoolExecutor | None:
+    """A started process pool (a first task ran in it), or None where processes or threads cannot
+    be started (the caller then runs inline)."""
+    if not parallel_available():
+        return None
+    pool = None
+    try:
+        pool = make_pool(n_workers)
+        pool.submit(_ready).result()
+        return pool
+    except _CANNOT_START:
+        if pool is not None:
+            try:
+                pool.shutdown(wait=False, cancel_futures=True)
+            except _CANNOT_START:  # the pool's own clean-up may need a thread too
+                pass
+        return None
 
 
 def _chunks(n_reps: int, chunk_size: int) -> list[tuple[int, int]]:
@@ -177,8 +258,10 @@ def run_chunks(
     """
     if executor is None and n_workers is None:
         n_workers = default_workers()
+    if executor is None and not parallel_available():
+        n_workers = 1
     if chunk_size is None:
-        guess = n_workers if n_workers is not None else getattr(executor, "_max_workers", None) or 4
+        guess = n_workers if n_workers is not None else executor_workers(executor) or 4
         chunk_size = pick_chunk_size(n_reps, guess)
     pieces = _chunks(n_reps, int(chunk_size))
     total = n_reps
@@ -190,9 +273,10 @@ def run_chunks(
     own = executor is None
     if own:
         n_workers = min(n_workers, len(pieces))
-        if n_workers == 1:
+        if n_workers > 1:
+            executor = start_pool(n_workers)
+        if executor is None:  # one worker, or no process can be started here
             return _run_inline(worker, pieces, seeds, payload, total, progress, is_cancelled)
-        executor = make_pool(n_workers)
     done_out: list[tuple[int, dict]] = []
     cancelled = False
     futures: dict[cf.Future, int] = {}
@@ -227,6 +311,15 @@ def run_chunks(
 
 
 def _run_inline(worker, pieces, seeds, payload, total, progress, is_cancelled):
+    steps = _inline_steps(worker, pieces, seeds, payload, total, progress, is_cancelled)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            return stop.value
+
+
+def _inline_steps(worker, pieces, seeds, payload, total, progress, is_cancelled):
     out: list[tuple[int, dict]] = []
     n_done = 0
     for a, b in pieces:
@@ -237,4 +330,29 @@ def _run_inline(worker, pieces, seeds, payload, total, progress, is_cancelled):
         n_done += res["n"]
         if progress is not None:
             progress(n_done, total)
+        yield n_done
     return out, False
+
+
+def run_chunks_stepwise(
+    worker: Callable[[Chunk], dict],
+    n_reps: int,
+    seeds: Seeds,
+    payload: Any,
+    *,
+    chunk_size: int | None = None,
+    progress: Callable[[int, int], Any] | None = None,
+    cancel: _Flag | None = None,
+) -> Generator[int, None, tuple[list[tuple[int, dict]], bool]]:
+    """The inline run of :func:`run_chunks` as a generator: it yields the replicates done after
+    each chunk, in this thread, and returns ``([(start, output), ...], cancelled)``.
+
+    For a front end without threads (a browser's Python): its event loop drives the generator,
+    one chunk per turn, and sees a Stop click between chunks.  Chunks hold at most
+    :data:`INLINE_CHUNK` replicates unless ``chunk_size`` says otherwise.
+    """
+    if chunk_size is None:
+        chunk_size = min(INLINE_CHUNK, pick_chunk_size(n_reps, 1))
+    pieces = _chunks(n_reps, int(chunk_size))
+    is_cancelled = (lambda: False) if cancel is None else cancel.is_set
+    return (yield from _inline_steps(worker, pieces, seeds, payload, n_reps, progress, is_cancelled))

@@ -101,7 +101,7 @@ import dataclasses
 import math
 import time as _time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,11 +110,12 @@ import pandas as pd
 
 from lmm_teach.design import Design
 from lmm_teach.jsonable import plain, records
-from lmm_teach.montecarlo.run import default_workers, make_pool, run_chunks, seed_sequence
+from lmm_teach.montecarlo.run import default_workers, run_chunks, run_chunks_stepwise, seed_sequence, start_pool
 from lmm_teach.montecarlo.stats import TABLE_COLUMNS, performance
 from lmm_teach.montecarlo.worker import ANALYSES, FIELDS, LABELS, TESTS, Plan, run_chunk, slots_for
 
-__all__ = ["ANALYSES", "MonteCarloResult", "SweepResult", "monte_carlo", "sweep", "truth_of"]
+__all__ = ["ANALYSES", "MonteCarloResult", "SweepResult", "monte_carlo", "monte_carlo_stepwise", "sweep",
+           "truth_of"]
 
 REPLICATE_COLUMNS = ("rep", "analysis", "hypothesis", "estimate", "se", "p", "reject", "ci_low",
                      "ci_high", "covered", "n_subjects", "n_obs", "singular", "failed")
@@ -300,6 +301,55 @@ def monte_carlo(
     >>> res.n_done, res.cancelled
     (40, False)
     """
+    n_reps, seeds, plan = _setup(design, n_reps, seed, analyses, alpha, n_workers, chunk_size, cancel)
+    start = _time.perf_counter()
+    outputs, cancelled = run_chunks(run_chunk, n_reps, seeds, plan, executor=executor, n_workers=n_workers,
+                                    chunk_size=chunk_size, progress=progress, cancel=cancel)
+    elapsed = _time.perf_counter() - start
+    return _assemble(design, plan, outputs, n_reps=n_reps, seed=seeds.seed, cancelled=cancelled,
+                     elapsed=elapsed)
+
+
+def monte_carlo_stepwise(
+    design: Design,
+    *,
+    n_reps: int,
+    seed: Any,
+    analyses: Sequence[str] = ANALYSES,
+    alpha: float = 0.05,
+    progress: Callable[[int, int], Any] | None = None,
+    cancel=None,
+    chunk_size: int | None = None,
+) -> Generator[int, None, MonteCarloResult]:
+    """:func:`monte_carlo` in this thread, one chunk per step, for a Python without threads.
+
+    A generator: each ``next()`` runs one chunk (at most
+    :data:`~lmm_teach.montecarlo.run.INLINE_CHUNK` replicates unless
+    ``chunk_size`` says otherwise), calls ``progress(done, total)`` and yields
+    ``done``; the :class:`MonteCarloResult` is the generator's return value
+    (``StopIteration.value``; ``result = yield from monte_carlo_stepwise(...)``
+    in a coroutine).  ``cancel`` is looked at before each chunk.  The same seed
+    gives the same table as :func:`monte_carlo`.
+
+    Examples
+    --------
+    >>> from lmm_teach import Design
+    >>> steps = monte_carlo_stepwise(Design(n_subjects=10, visit_times=(0, 1, 2)), n_reps=20, seed=1,
+    ...                              analyses=("ols",), chunk_size=10)
+    >>> done = list(steps)
+    >>> done
+    [10, 20]
+    """
+    n_reps, seeds, plan = _setup(design, n_reps, seed, analyses, alpha, None, chunk_size, cancel)
+    start = _time.perf_counter()
+    outputs, cancelled = yield from run_chunks_stepwise(run_chunk, n_reps, seeds, plan, chunk_size=chunk_size,
+                                                        progress=progress, cancel=cancel)
+    return _assemble(design, plan, outputs, n_reps=n_reps, seed=seeds.seed, cancelled=cancelled,
+                     elapsed=_time.perf_counter() - start)
+
+
+def _setup(design, n_reps, seed, analyses, alpha, n_workers, chunk_size, cancel):
+    """Check a study's arguments; return ``(n_reps, seeds, plan)``."""
     _check_design(design)
     n_reps = _check_reps(n_reps)
     analyses = _check_analyses(analyses)
@@ -313,13 +363,7 @@ def monte_carlo(
     if cancel is not None and not callable(getattr(cancel, "is_set", None)):
         raise TypeError("cancel must have an is_set() method, such as a threading.Event")
     seeds = seed_sequence(seed)
-    plan = Plan(design=design, analyses=analyses, alpha=float(alpha))
-    start = _time.perf_counter()
-    outputs, cancelled = run_chunks(run_chunk, n_reps, seeds, plan, executor=executor, n_workers=n_workers,
-                                    chunk_size=chunk_size, progress=progress, cancel=cancel)
-    elapsed = _time.perf_counter() - start
-    return _assemble(design, plan, outputs, n_reps=n_reps, seed=seeds.seed, cancelled=cancelled,
-                     elapsed=elapsed)
+    return n_reps, seeds, Plan(design=design, analyses=analyses, alpha=float(alpha))
 
 
 def sweep(
@@ -382,7 +426,10 @@ def sweep(
     # one process pool for all the studies (unless the caller brought an executor)
     executor = kwargs.pop("executor", None)
     n_workers = kwargs.get("n_workers") or default_workers()
-    own = make_pool(n_workers) if executor is None and n_workers > 1 and len(designs) > 1 else None
+    want_pool = executor is None and n_workers > 1 and len(designs) > 1
+    own = start_pool(n_workers) if want_pool else None
+    if want_pool and own is None:  # no process can be started here: every study runs inline
+        kwargs["n_workers"] = 1
     try:
         for j, d in enumerate(designs):
             if cancel is not None and cancel.is_set():

@@ -286,6 +286,13 @@ class OwnDataPanel(Panel):
     # ------------------------------------------------------------------ loading
     def load(self, data: pd.DataFrame, *, name: str = "your_file.csv") -> bool:
         """Show a DataFrame and guess its column roles; False (explained) if it is not a table."""
+        limits = getattr(self.explorer, "limits", None)
+        if limits is not None and isinstance(data, pd.DataFrame):
+            try:
+                limits.check_rows(len(data))
+            except ValueError as exc:
+                self.status.problem("This file is too large for this server", str(exc))
+                return False
         if not isinstance(data, pd.DataFrame) or data.shape[1] < 2 or len(data) == 0:
             what = type(data).__name__ if not isinstance(data, pd.DataFrame) else f"a table of shape {data.shape}"
             self.status.problem("These data cannot be used", f"Expected a table (a pandas DataFrame) with at least "

@@ -67,6 +67,10 @@ class DesignPanel(Panel):
         section "This lesson's controls") and/or group names (``"Missing data"``
         or its heading): those sections are open, the others closed, one click
         away.  Without it, the first section ("Patients and visits") is open.
+    limits : lmm_teach.widgets.app.AppLimits, optional
+        Caps for a shared server: the patients slider ends at
+        ``limits.max_subjects``, and a design beyond the limits is invalid
+        (explained like any other invalid design).
 
     Attributes
     ----------
@@ -99,9 +103,10 @@ class DesignPanel(Panel):
     """
 
     def __init__(self, design: Design | None = None, *, seed: int = 1, random_slope: bool | None = None,
-                 show_errors: bool = True, focus=None):
+                 show_errors: bool = True, focus=None, limits=None):
         design = Design() if design is None else design
         self.show_errors = show_errors
+        self.limits = limits
         self.batcher = Batcher()
         self.status = StatusArea()
         self.controls: dict[str, widgets.Widget] = {
@@ -126,6 +131,9 @@ class DesignPanel(Panel):
             tooltip="Fit y ~ time + (time | patient) instead of (1 | patient) [random_slope]",
             layout=widgets.Layout(width=_WIDTH))
         self.random_slope.add_class("lmm-random-slope")
+        if limits is not None:
+            n = self.controls["n_subjects"]
+            n.max = max(limits.max_subjects, n.min)
         for w in self.controls.values():
             w.observe(self._on_control, names="value")
         self.seed.observe(lambda change: self.batcher.changed(), names="value")
@@ -169,7 +177,10 @@ class DesignPanel(Panel):
     def design(self) -> Design:
         """The Design the controls describe (raises ``ValueError`` when they describe none)."""
         values = {name: control_value(w, FIELDS[name]) for name, w in self.controls.items()}
-        return Design(**values)
+        design = Design(**values)
+        if self.limits is not None:
+            self.limits.check(design)
+        return design
 
     def values(self) -> dict:
         """The raw control values, by field name (visit times as shown)."""

@@ -163,6 +163,10 @@ class Explorer(Panel):
         ``["mcar", "mar_dropout"]``, and/or group names such as
         ``"Missing data"``): they come first, open; the other sections are
         closed, one click away (see :class:`DesignPanel`).
+    limits : lmm_teach.widgets.app.AppLimits, optional
+        Caps for a shared server (the app link): patients, visits, replicates
+        per study, processes per study, rows of an upload.  None: no caps
+        beyond the controls' own ranges.
 
     Attributes
     ----------
@@ -196,14 +200,15 @@ class Explorer(Panel):
     """
 
     def __init__(self, design: Design | None = None, *, seed: int = 1, random_slope: bool | None = None,
-                 focus=None):
+                 focus=None, limits=None):
+        self.limits = limits
         self.result: ExplorerResult | None = None
         self.error: Exception | None = None
         self.error_traceback = ""
         self.n_updates = 0
         self.stale: set[str] = set()
         self.design_panel = DesignPanel(design, seed=seed, random_slope=random_slope, show_errors=False,
-                                        focus=focus)
+                                        focus=focus, limits=limits)
         self.controls = self.design_panel.controls
         self.status = StatusArea()
         self.data_panel = DataPanel()

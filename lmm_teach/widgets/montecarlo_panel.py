@@ -16,10 +16,22 @@ progress to an ``IntProgress`` (ipywidgets 8 sends updates from any thread).
 Stop sets the study's ``cancel`` event: the replicates finished so far are
 shown, with a note.  ``panel.run(wait=True)`` (or ``panel.run(); panel.wait()``)
 blocks until the study is shown: for tests and scripts.
+
+Without threads
+---------------
+In a browser's Python (Pyodide in JupyterLite: ``sys.platform ==
+"emscripten"``), or wherever a thread cannot be started, Run starts no
+thread: the study runs in the kernel's own thread, one chunk of a few
+replicates at a time (:func:`lmm_teach.montecarlo.study.monte_carlo_stepwise`),
+as a task of the kernel's event loop that hands control back after every
+chunk, so the progress bar moves and a Stop click is seen between chunks.
+Without a running event loop (a plain script) it runs to the end at once.
+``panel.inline`` tells which way the latest study ran.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import traceback
 
@@ -28,6 +40,8 @@ import numpy as np
 
 from lmm_teach.design import Design
 from lmm_teach.montecarlo import ANALYSES, MonteCarloResult, monte_carlo
+from lmm_teach.montecarlo.run import parallel_available
+from lmm_teach.montecarlo.study import monte_carlo_stepwise
 from lmm_teach.montecarlo.worker import LABELS, TESTS
 from lmm_teach.plots import set_factors, update_sources
 from lmm_teach.plots.montecarlo import (
@@ -225,6 +239,9 @@ class MonteCarloPanel(Panel):
     executor, n_workers, chunk_size
         Passed to :func:`~lmm_teach.montecarlo.monte_carlo` (default: its
         process pool over the machine's cores).
+    max_reps : int
+        The most replicates the box allows (:data:`MAX_REPS`; a shared
+        server sets fewer, see :class:`lmm_teach.widgets.app.AppLimits`).
 
     Attributes
     ----------
@@ -258,7 +275,7 @@ class MonteCarloPanel(Panel):
 
     def __init__(self, design: Design | None = None, *, explorer=None, n_reps: int = DEFAULT_REPS,
                  seed: int = 1, analyses=ANALYSES, alpha: float = 0.05, executor=None,
-                 n_workers: int | None = None, chunk_size: int | None = None):
+                 n_workers: int | None = None, chunk_size: int | None = None, max_reps: int = MAX_REPS):
         if design is not None and not isinstance(design, Design):
             raise TypeError(f"design must be a lmm_teach.Design, got {type(design).__name__}")
         self.explorer = explorer
@@ -269,15 +286,18 @@ class MonteCarloPanel(Panel):
         self.error: Exception | None = None
         self.error_traceback = ""
         self._thread: threading.Thread | None = None
+        self._task: asyncio.Task | None = None
         self._cancel: threading.Event | None = None
+        self.inline = False
 
         self.status = StatusArea()
         small = {"description_width": "initial"}
+        self.max_reps = int(max(MIN_REPS, max_reps))
         # Not a BoundedIntText: that clamps 50 000 to 5 000 in the browser without a word; Run says why.
         self.n_reps = widgets.IntText(
             value=int(n_reps), step=50,
             description="Replicates", style=small, layout=widgets.Layout(width="170px"),
-            tooltip=f"How many studies to simulate ({MIN_REPS} to {MAX_REPS}); more replicates, "
+            tooltip=f"How many studies to simulate ({MIN_REPS} to {self.max_reps}); more replicates, "
                     "smaller Monte Carlo error")
         self.n_reps.add_class("lmm-mc-reps")
         self.seed = widgets.BoundedIntText(value=int(seed), min=0, max=2**31 - 1, description="Seed", style=small,
@@ -377,7 +397,9 @@ class MonteCarloPanel(Panel):
 
     @property
     def running(self) -> bool:
-        """True while a study runs in the background."""
+        """True while a study runs in the background (a thread, or a task of the event loop)."""
+        if self._task is not None and not self._task.done():
+            return True
         return self._thread is not None and self._thread.is_alive()
 
     # ------------------------------------------------------------------ actions
@@ -403,12 +425,14 @@ class MonteCarloPanel(Panel):
             return False
         n_reps, seed = int(self.n_reps.value), int(self.seed.value)
         said = []
-        if not MIN_REPS <= n_reps <= MAX_REPS:
-            asked, n_reps = n_reps, min(max(n_reps, MIN_REPS), MAX_REPS)
+        top = self.max_reps
+        if not MIN_REPS <= n_reps <= top:
+            asked, n_reps = n_reps, min(max(n_reps, MIN_REPS), top)
             self.n_reps.value = n_reps
-            said.append(f"{asked} replicates asked for: the panel runs {MIN_REPS} to {MAX_REPS}, so this study has "
-                        f"{n_reps}." + (" For a larger study, run lmm_teach.monte_carlo(design, "
-                                        f"n_reps={asked}) in a cell." if asked > MAX_REPS else ""))
+            larger = (" For a larger study, run lmm_teach.monte_carlo(design, n_reps={asked}) in a cell."
+                      if top >= MAX_REPS else " This shared server allows at most {top} per study.")
+            said.append(f"{asked} replicates asked for: the panel runs {MIN_REPS} to {top}, so this study has "
+                        f"{n_reps}." + (larger.format(asked=asked, top=top) if asked > top else ""))
         self._ensure_charts()
         if self.result is not None:  # the last study's numbers must not pass for this one's
             self.reading_html.value = self.table_html.value = ""
@@ -426,12 +450,61 @@ class MonteCarloPanel(Panel):
         self.stop_button.disabled = False
         self.status.show([*said, f"Simulating and analysing {n_reps} studies of this design. Press Stop to see "
                           "the replicates finished so far."], title="Running")
-        self._thread = threading.Thread(target=self._work, args=(design, n_reps, seed, analyses, cancel),
-                                        name="lmm-teach-monte-carlo", daemon=True)
-        self._thread.start()
-        if wait:
+        self._thread = self._task = None
+        self.inline = not self._start_thread(design, n_reps, seed, analyses, cancel)
+        if self.inline:
+            self._run_inline(design, n_reps, seed, analyses, cancel, wait=wait)
+        elif wait:
             self.wait()
         return True
+
+    def _start_thread(self, *args) -> bool:
+        """Run the study in a thread; False where no thread can be started (nothing started)."""
+        if not parallel_available():
+            return False
+        thread = threading.Thread(target=self._work, args=args, name="lmm-teach-monte-carlo", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # "can't start new thread"
+            return False
+        self._thread = thread
+        return True
+
+    def _run_inline(self, design, n_reps, seed, analyses, cancel, *, wait: bool) -> None:
+        """The study in this thread, chunk by chunk (see the module docstring)."""
+        steps = monte_carlo_stepwise(design, n_reps=n_reps, seed=seed, analyses=analyses, alpha=self.alpha,
+                                     progress=self._on_progress, cancel=cancel, chunk_size=self.chunk_size)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or wait:
+            self._finish(lambda: _drain(steps))
+        else:
+            self._task = loop.create_task(self._drive(steps))
+
+    async def _drive(self, steps) -> None:
+        """Run one chunk per turn of the event loop, then show the study."""
+        result = None
+
+        def step():
+            nonlocal result
+            try:
+                with np.errstate(all="ignore"):
+                    next(steps)
+            except StopIteration as stop:
+                result = stop.value
+                return True
+            return False
+
+        try:
+            while not step():
+                # Hand control back: the kernel sends the progress and reads a Stop click.
+                await asyncio.sleep(_YIELD_S)
+        except Exception as exc:
+            self._finish(exc)
+            return
+        self._finish(lambda: result)
 
     def stop(self) -> None:
         """Stop the running study; the replicates finished so far are shown."""
@@ -441,7 +514,10 @@ class MonteCarloPanel(Panel):
             self.progress_text.value += " - stopping"
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the running study is shown (or ``timeout`` seconds); True when none is running."""
+        """Block until the running study is shown (or ``timeout`` seconds); True when none is running.
+
+        (A study running as a task of this thread's event loop cannot be waited for here: await
+        it, or pass ``run(wait=True)``.)"""
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
@@ -504,12 +580,17 @@ class MonteCarloPanel(Panel):
 
     def _work(self, design, n_reps, seed, analyses, cancel) -> None:
         """The background thread: run the study, then show it; never raises."""
-        show = None
+        self._finish(lambda: monte_carlo(design, n_reps=n_reps, seed=seed, analyses=analyses, alpha=self.alpha,
+                                         progress=self._on_progress, executor=self.executor, cancel=cancel,
+                                         n_workers=self.n_workers, chunk_size=self.chunk_size))
+
+    def _finish(self, compute) -> None:
+        """Show the study ``compute()`` returns (or the exception given instead); never raises."""
         try:
+            if isinstance(compute, Exception):
+                raise compute
             with np.errstate(all="ignore"):
-                result = monte_carlo(design, n_reps=n_reps, seed=seed, analyses=analyses, alpha=self.alpha,
-                                     progress=self._on_progress, executor=self.executor, cancel=cancel,
-                                     n_workers=self.n_workers, chunk_size=self.chunk_size)
+                result = compute()
                 show = self.prepare(result)
             show()
         except Exception as exc:  # a thread's exception would only reach a log: explain it here
@@ -522,6 +603,20 @@ class MonteCarloPanel(Panel):
         finally:
             self.run_button.disabled = False
             self.stop_button.disabled = True
+
+
+#: Seconds the inline study waits between chunks, so the kernel can send and read messages.
+_YIELD_S = 0.005
+
+
+def _drain(steps):
+    """Run a stepwise study to its end; its result."""
+    while True:
+        try:
+            with np.errstate(all="ignore"):
+                next(steps)
+        except StopIteration as stop:
+            return stop.value
 
 
 def _intro() -> str:
@@ -546,5 +641,9 @@ def _about(result: MonteCarloResult, *, changed: bool = False) -> str:
 
 
 def explorer_tab(explorer) -> MonteCarloPanel:
-    """The Explorer's "Monte Carlo" tab: studies ``explorer.design``."""
-    return MonteCarloPanel(explorer=explorer)
+    """The Explorer's "Monte Carlo" tab: studies ``explorer.design`` (within ``explorer.limits``, if any)."""
+    limits = getattr(explorer, "limits", None)
+    if limits is None:
+        return MonteCarloPanel(explorer=explorer)
+    return MonteCarloPanel(explorer=explorer, n_reps=min(DEFAULT_REPS, limits.max_reps), max_reps=limits.max_reps,
+                           n_workers=limits.study_workers)
