@@ -17,19 +17,21 @@ import pandas as pd
 from lmm_teach.anova import AnovaResult, rm_anova
 from lmm_teach.jsonable import plain, records
 from lmm_teach.lmm import LMMResult, fit_lmm
+from lmm_teach.methods import HYPOTHESES as HYPOTHESIS_REGISTRY
+from lmm_teach.methods import METHODS, Long, estimand_words, hypotheses_for, long_from_columns
+from lmm_teach.notes import Note
 from lmm_teach.validate import DataError
 
-__all__ = ["Analysis", "analyze", "compare", "shrinkage", "HYPOTHESES"]
+__all__ = ["Analysis", "analyze", "compare", "shrinkage", "HYPOTHESES", "COLUMNS"]
 
-#: The questions a learner asks of a repeated-measures study, in display order.
-HYPOTHESES = ("time", "arm", "arm x time")
+#: The questions a learner asks of a repeated-measures study, in display order (keys of
+#: :data:`lmm_teach.methods.HYPOTHESES`).
+HYPOTHESES = tuple(HYPOTHESIS_REGISTRY)
 
-METHOD_LMM = "LMM (numeric time)"
-METHOD_LMM_CAT = "LMM (categorical time)"
-METHOD_ANOVA = "RM-ANOVA (complete cases)"
-
-COLUMNS = ["hypothesis", "method", "estimate", "se", "statistic", "value", "df_num", "df_den",
-           "p", "p_gg", "n_subjects", "n_obs", "truth"]
+#: The columns of :func:`compare`'s table.  ``analysis`` is the method's key in
+#: :data:`lmm_teach.methods.METHODS` (code matches keys, never labels).
+COLUMNS = ["analysis", "hypothesis", "method", "estimand", "estimate", "se", "df", "ci_low", "ci_high",
+           "statistic", "value", "df_num", "df_den", "p", "p_gg", "n_subjects", "n_obs", "truth"]
 
 
 @dataclass(frozen=True)
@@ -46,11 +48,17 @@ class Analysis:
         The RM-ANOVA on the subjects with every visit; None when it cannot be
         computed (the reason is in ``warnings``).
     comparison : pandas.DataFrame
-        :func:`compare` of the three.
+        :func:`compare` of every registered method (:mod:`lmm_teach.methods`).
     notes : tuple of str
-        Plain-language lines on what differs between the methods and why.
+        Plain-language lines on what differs between the methods and why
+        (:class:`lmm_teach.notes.Note`: a ``str`` with a ``kind``).
     warnings : tuple of str
-        Everything a learner should know about these fits.
+        Everything a learner should know about these fits (``Note`` records;
+        ``kind="not_computed"`` with ``about`` the method's key when a method
+        could not be computed).
+    fits : mapping
+        Method key -> the fitted object each registered method read (the
+        LMMs are ``lmm`` and ``lmm_categorical`` themselves).
     """
 
     lmm: LMMResult
@@ -60,6 +68,7 @@ class Analysis:
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     truth: Mapping[str, float] | None = field(default=None, repr=False)
+    fits: Mapping[str, object] = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict:
         """The JSON of ``lmm-teach fit --format json`` (see the reference README)."""
@@ -164,18 +173,60 @@ def analyze(
         warnings += [w for w in lmm_cat.warnings if w not in warnings]
     except DataError as exc:
         lmm_cat = None
-        warnings.append(f"The LMM with categorical time could not be fitted: {exc}")
+        warnings.append(Note(f"The LMM with categorical time could not be fitted: {exc}", kind="not_computed",
+                             about="lmm_categorical"))
     try:
         anova = rm_anova(data, y=y, subject=subject, visit=visit, between=between, time=time)
         warnings += list(anova.warnings)
     except DataError as exc:
         anova = None
-        warnings.append(f"The RM-ANOVA could not be computed: {exc}")
+        warnings.append(Note(f"The RM-ANOVA could not be computed: {exc}", kind="not_computed", about="anova"))
     truth_map = _truth_map(truth)
-    table = compare(lmm, anova, lmm_categorical=lmm_cat, truth=truth_map)
+    long = _long_of(lmm)
+    fits, failed = _fits(lmm, lmm_cat, anova, long)
+    for key, why in failed.items():
+        warnings.append(Note(f"{METHODS[key].label} could not be computed: {why}", kind="not_computed", about=key))
+    table = _table(fits, long, truth if hasattr(truth, "true_effects") else truth_map)
     notes = _notes(lmm, lmm_cat, anova, time=time, visit=visit, data=data)
+    if long.n_groups > 2:
+        notes.append(Note(
+            f"{between!r} has {long.n_groups} levels: 'arm' and 'arm x time' are each {long.n_groups - 1} "
+            "contrasts, so every method answers them with one omnibus test (its F or chi-square with its df) "
+            "and no single estimate; the estimates per contrast are in each model's own table.",
+            kind="omnibus"))
     return Analysis(lmm=lmm, lmm_categorical=lmm_cat, anova=anova, comparison=table,
-                    notes=tuple(notes), warnings=tuple(warnings), truth=truth_map)
+                    notes=tuple(notes), warnings=tuple(warnings), truth=truth_map, fits=fits)
+
+
+def _long_of(lmm: LMMResult) -> Long:
+    """The registry's arrays of the rows the LMM used (levels coded as fit_lmm codes them)."""
+    c = lmm.columns
+    return long_from_columns(lmm.data, y=c.y, subject=c.subject, time=c.time, visit=c.visit, between=c.between,
+                             cluster=c.cluster, random_slope=lmm.random_slope)
+
+
+def _fits(lmm, lmm_cat, anova, long: Long, methods=None) -> tuple[dict, dict]:
+    """Every registered method's fit of these data: the LMMs as fitted, the others by their own ``fit``.
+
+    The RM-ANOVA is left out when ``anova`` is None (it could not be computed);
+    a method whose fit fails is reported in the second dict (key -> reason).
+    """
+    fits: dict[str, object] = {"lmm": lmm}
+    if lmm_cat is not None:
+        fits["lmm_categorical"] = lmm_cat
+    failed = {}
+    for key, m in METHODS.items():
+        if methods is not None and key not in methods:
+            continue
+        k = m.fits
+        if k in fits or k in failed or k == "lmm_categorical" or (k == "anova" and anova is None):
+            continue
+        try:
+            with np.errstate(all="ignore"):
+                fits[k] = METHODS.get(k, m).fit(long)
+        except (ValueError, DataError, np.linalg.LinAlgError) as exc:
+            failed[k] = str(exc)
+    return fits, failed
 
 
 def _truth_map(truth) -> dict[str, float] | None:
@@ -186,19 +237,45 @@ def _truth_map(truth) -> dict[str, float] | None:
     return {str(k): float(v) for k, v in dict(truth).items()}
 
 
-def _hypothesis_truth(truth: Mapping[str, float] | None, hypothesis: str, has_arms: bool) -> float:
-    """The true value of what the LMM estimates for a hypothesis.
+def _truth_of(h, truth, long: Long) -> float:
+    """The true value of a hypothesis' estimand, from a Design or a mapping like ``Design.true_effects()``.
 
-    With two arms, the type-III test of time is about the average of the two
-    arms' slopes (lmerTest's contrasts give the arms equal weight).
+    With a mapping, the "arm" estimand (averaged over the visits) is evaluated
+    at the data's mean visit time.
     """
+    if truth is None or long.n_groups > 2:
+        return np.nan
+    if hasattr(truth, "true_effects"):
+        return float(h.truth(truth))
     if not truth:
         return np.nan
-    if hypothesis == "time":
-        slope = truth.get("time", np.nan)
-        return slope + truth.get("time:arm", 0.0) / 2 if has_arms else slope
-    key = {"arm": "arm", "arm x time": "time:arm"}[hypothesis]
-    return truth.get(key, np.nan)
+    arms = long.n_groups == 2
+    inter = truth.get("time:arm", 0.0)
+    if h.key == "time":
+        return truth.get("time", np.nan) + (inter / 2 if arms else 0.0)
+    if h.key == "arm":
+        return truth.get("arm", np.nan) + inter * float(np.nanmean(long.visit_times()))
+    return truth.get("time:arm", np.nan)
+
+
+def _table(fits: Mapping, long: Long, truth, *, alpha: float = 0.05) -> pd.DataFrame:
+    """One row per (hypothesis, method) with an answer, in the registry's order."""
+    rows = []
+    for h in hypotheses_for(long.n_groups):
+        words = estimand_words(h, long.n_groups, long.group_levels or None)
+        t = _truth_of(h, truth, long)
+        for key, m in METHODS.items():
+            if m.fits not in fits:
+                continue
+            with np.errstate(all="ignore"):
+                a = m.answer(fits[m.fits], h, long, alpha)
+            rows.append({
+                "analysis": key, "hypothesis": h.key, "method": m.label, "estimand": words,
+                "estimate": a.estimate, "se": a.se, "df": a.df, "ci_low": a.ci_low, "ci_high": a.ci_high,
+                "statistic": a.statistic, "value": a.value, "df_num": a.df_num, "df_den": a.df_den, "p": a.p,
+                "p_gg": a.p if key == "anova" and h.key != "arm" else np.nan,
+                "n_subjects": a.n_subjects, "n_obs": a.n_obs, "truth": t})
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def compare(
@@ -213,158 +290,31 @@ def compare(
     Parameters
     ----------
     lmm : LMMResult
-        The LMM with numeric time.
+        The LMM with numeric time (its data give every other method's data).
     anova : AnovaResult, optional
-        The RM-ANOVA of the same data.
+        The RM-ANOVA of the same data; without it the RM-ANOVA rows are left out.
     lmm_categorical : LMMResult, optional
-        The LMM with categorical time.
+        The LMM with categorical time; without it its rows are left out.
     truth : Design or mapping, optional
-        True effects (``Design.true_effects()``), shown in column ``truth``.
+        The simulation's design (or ``Design.true_effects()``), for column ``truth``.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``hypothesis, method, estimate, se, statistic, value, df_num,
-        df_den, p, p_gg, n_subjects, n_obs, truth``. For the numeric-time LMM
-        ``estimate`` is the coefficient (slope per unit of time; arm difference at
-        time 0; difference of the arms' slopes) and ``value`` its t statistic.
-        The categorical LMM and the ANOVA test the visit profile with an F
-        statistic; their ``estimate`` is the slope of the visit means on time
-        in the observations each method used (for the ANOVA: complete cases
-        only, which is what dropout biases).
+        Columns :data:`COLUMNS`: ``analysis`` (the method's key in
+        :data:`lmm_teach.methods.METHODS`), ``hypothesis`` (a key of
+        :data:`lmm_teach.methods.HYPOTHESES`), ``method`` (its label),
+        ``estimand`` (what the estimate estimates, in words), ``estimate,
+        se, df, ci_low, ci_high`` (NaN when a hypothesis has several
+        contrasts), the method's test ``statistic, value, df_num, df_den,
+        p`` (``p_gg`` repeats the RM-ANOVA's Greenhouse-Geisser p of its
+        within effects), ``n_subjects, n_obs`` used, and ``truth``.  Every
+        number comes from the registry's methods, the computation a Monte
+        Carlo replicate of the same data runs.
     """
-    truth = _truth_map(truth)
-    between = lmm.columns.between
-    has_arms = between is not None
-    hyps = HYPOTHESES if has_arms else ("time",)
-    rows = []
-    for h in hyps:
-        rows.append(_lmm_row(lmm, h, truth, has_arms))
-        if lmm_categorical is not None:
-            rows.append(_categorical_row(lmm_categorical, h, truth, has_arms))
-        if anova is not None:
-            rows.append(_anova_row(anova, h, lmm, truth, has_arms))
-    return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def _term(h: str, time: str, between: str | None, lmm: LMMResult) -> str | None:
-    """The name of the LMM coefficient that answers hypothesis h."""
-    if h == "time":
-        return time
-    levels = [t for t in lmm.fixed.index if t.startswith(str(between)) and ":" not in t]
-    if not levels:
-        return None
-    if h == "arm":
-        return levels[0]
-    return f"{time}:{levels[0]}"
-
-
-def _lmm_row(lmm: LMMResult, h: str, truth, has_arms: bool) -> dict:
-    cols = lmm.columns
-    term = _term(h, cols.time, cols.between, lmm)
-    test_name = {"time": cols.time, "arm": cols.between, "arm x time": f"{cols.time}:{cols.between}"}[h]
-    test = _find_test(lmm.tests, test_name)
-    est = se = np.nan
-    if term is not None and term in lmm.fixed.index:
-        est, se = float(lmm.fixed.loc[term, "estimate"]), float(lmm.fixed.loc[term, "se"])
-    if has_arms and h == "time" and term in lmm.fixed.index:
-        # The type-III test of time with two arms is about the mean of the arms' slopes.
-        inter = _term("arm x time", cols.time, cols.between, lmm)
-        if inter in lmm.fixed.index:
-            w = np.zeros(len(lmm.fixed))
-            idx = list(lmm.fixed.index)
-            w[idx.index(term)] = 1.0
-            w[idx.index(inter)] = 0.5
-            est = float(w @ lmm.fixed["estimate"].to_numpy())
-            se = float(np.sqrt(w @ lmm.cov_fixed.to_numpy() @ w))
-    return {
-        "hypothesis": h, "method": METHOD_LMM, "estimate": est, "se": se,
-        "statistic": "F" if test is not None else "t",
-        "value": test["F"] if test is not None else np.nan,
-        "df_num": test["df_num"] if test is not None else np.nan,
-        "df_den": test["df_den"] if test is not None else np.nan,
-        "p": test["p"] if test is not None else np.nan, "p_gg": np.nan,
-        "n_subjects": lmm.n_subjects, "n_obs": lmm.n_obs,
-        "truth": _hypothesis_truth(truth, h, has_arms),
-    }
-
-
-def _find_test(tests: pd.DataFrame, name: str):
-    """Row of an F-test table by term name, whatever the order of an interaction."""
-    want = sorted(name.split(":"))
-    for _, row in tests.iterrows():
-        if sorted(str(row["term"]).split(":")) == want:
-            return row
-    return None
-
-
-def _categorical_row(lmm_cat: LMMResult, h: str, truth, has_arms: bool) -> dict:
-    cols = lmm_cat.columns
-    visit = cols.visit
-    name = {"time": visit, "arm": cols.between, "arm x time": f"{visit}:{cols.between}"}[h]
-    test = _find_test(lmm_cat.tests, name)
-    used = lmm_cat.fitted.index
-    return {
-        "hypothesis": h, "method": METHOD_LMM_CAT,
-        "estimate": np.nan, "se": np.nan, "statistic": "F",
-        "value": test["F"] if test is not None else np.nan,
-        "df_num": test["df_num"] if test is not None else np.nan,
-        "df_den": test["df_den"] if test is not None else np.nan,
-        "p": test["p"] if test is not None else np.nan, "p_gg": np.nan,
-        "n_subjects": lmm_cat.n_subjects, "n_obs": len(used),
-        "truth": _hypothesis_truth(truth, h, has_arms),
-    }
-
-
-def _anova_row(anova: AnovaResult, h: str, lmm: LMMResult, truth, has_arms: bool) -> dict:
-    cols = lmm.columns
-    visit, between = cols.visit or cols.time, cols.between
-    name = {"time": visit, "arm": between, "arm x time": f"{between}:{visit}"}[h]
-    table = anova.table.rename(columns={"effect": "term"})
-    test = _find_test(table, name)
-    return {
-        "hypothesis": h, "method": METHOD_ANOVA,
-        "estimate": _complete_case_estimate(anova, lmm, h), "se": np.nan, "statistic": "F",
-        "value": test["F"] if test is not None else np.nan,
-        "df_num": test["df_num"] if test is not None else np.nan,
-        "df_den": test["df_den"] if test is not None else np.nan,
-        "p": test["p"] if test is not None else np.nan,
-        "p_gg": test["p_gg"] if test is not None and "p_gg" in test else np.nan,
-        "n_subjects": anova.n_subjects_used, "n_obs": anova.n_obs_used,
-        "truth": _hypothesis_truth(truth, h, has_arms),
-    }
-
-
-def _complete_case_estimate(anova: AnovaResult, lmm: LMMResult, h: str) -> float:
-    """The slope (or arm difference) that the complete cases' visit means show.
-
-    The ANOVA has no slope; this is the least-squares slope of its cell means on
-    the mean time of each visit, so a learner can see what listwise deletion
-    does to the estimate (it is biased under MAR dropout).
-    """
-    means = anova.cell_means
-    if means is None or len(means) == 0 or "mean_time" not in means.columns:
-        return np.nan
-    between = lmm.columns.between
-
-    def slope(frame):
-        t, m = frame["mean_time"].to_numpy(float), frame["mean"].to_numpy(float)
-        if len(t) < 2 or np.ptp(t) == 0:
-            return np.nan, np.nan
-        b = np.polyfit(t, m, 1)
-        return b[0], b[1]
-
-    if between is None or between not in means.columns:
-        return slope(means)[0] if h == "time" else np.nan
-    groups = [g for _, g in means.groupby(between, sort=True, observed=True)]
-    if len(groups) < 2:
-        return np.nan
-    (s0, i0), (s1, i1) = slope(groups[0]), slope(groups[1])
-    if h == "time":
-        return (s0 + s1) / 2
-    if h == "arm":
-        return i1 - i0
-    return s1 - s0
+    long = _long_of(lmm)
+    fits, _ = _fits(lmm, lmm_categorical, anova, long)
+    return _table(fits, long, truth if hasattr(truth, "true_effects") else _truth_map(truth))
 
 
 def _notes(lmm: LMMResult, lmm_cat, anova, *, time: str, visit: str, data: pd.DataFrame) -> list[str]:
@@ -401,16 +351,25 @@ def _notes(lmm: LMMResult, lmm_cat, anova, *, time: str, visit: str, data: pd.Da
 
 
 def format_comparison(table: pd.DataFrame) -> str:
-    """Fixed-width text of a comparison table for the terminal."""
-    show = table.copy()
-    for col in ("estimate", "se", "value", "df_den", "truth"):
-        show[col] = show[col].map(lambda v: "" if not np.isfinite(v) else f"{v:.4g}")
+    """Fixed-width text of a comparison table for the terminal, each hypothesis' estimand below it."""
+    show = table.drop(columns=[c for c in ("method", "estimand", "ci_low", "ci_high") if c in table.columns])
+    for col in ("estimate", "se", "df", "value", "df_den", "truth"):
+        if col in show.columns:
+            show[col] = show[col].map(lambda v: "" if not np.isfinite(v) else f"{v:.4g}")
     show["df_num"] = show["df_num"].map(lambda v: "" if not np.isfinite(v) else f"{v:g}")
     for col in ("p", "p_gg"):
         show[col] = show[col].map(lambda v: "" if not np.isfinite(v) else f"{v:.3g}")
     if show["truth"].eq("").all():
         show = show.drop(columns="truth")
-    return show.to_string(index=False)
+    if show["p_gg"].eq("").all():
+        show = show.drop(columns="p_gg")
+    lines = [show.to_string(index=False), "", "What each estimate estimates:"]
+    if "estimand" in table.columns:
+        for hyp, words in table.drop_duplicates("hypothesis")[["hypothesis", "estimand"]].itertuples(index=False):
+            lines.append(f"  {hyp}: {words}")
+    lines += ["", "Methods:"] + [f"  {key}: {m.label} ({m.test}); {m.model}" for key, m in METHODS.items()
+                                 if key in set(table["analysis"])]
+    return "\n".join(lines)
 
 
 def shrinkage(data: pd.DataFrame, lmm: LMMResult) -> pd.DataFrame:

@@ -11,6 +11,7 @@ comment shows that the alternative the test guards against lies outside.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import json
 import subprocess
 import sys
@@ -22,17 +23,41 @@ import pytest
 import statsmodels.api as sm
 
 from lmm_teach.design import PRESETS, Design
+from lmm_teach.methods import HYPOTHESES, METHODS, long_from_simulation
+from lmm_teach.methods.anova import complete_cases
 from lmm_teach.montecarlo import MonteCarloResult, SweepResult, monte_carlo, sweep, truth_of
 from lmm_teach.montecarlo.run import pick_chunk_size, seed_sequence
 from lmm_teach.montecarlo.stats import performance
-from lmm_teach.montecarlo.worker import (
-    analyse_anova,
-    analyse_lmm,
-    analyse_lmm_categorical,
-    analyse_ols,
-    complete_cases,
-)
 from lmm_teach.simulate import simulate, simulate_arrays
+
+
+def analyse(key, sim, design, alpha):
+    """One registry method's answers to a replicate's hypotheses, as the worker computes them."""
+    long = long_from_simulation(sim, design)
+    fitted = METHODS[key].fit(long)
+    hyps = ("time", "arm x time") if design.arms else ("time",)
+    out = {h: dataclasses.asdict(METHODS[key].answer(fitted, HYPOTHESES[h], long, alpha)) for h in hyps}
+    if key == "lmm":
+        for h in hyps:
+            out[h]["wald_p"] = METHODS["lmm_wald"].answer(fitted, HYPOTHESES[h], long, alpha).p
+    return out
+
+
+def analyse_ols(sim, design, alpha):
+    return analyse("ols", sim, design, alpha)
+
+
+def analyse_anova(sim, design, alpha):
+    return analyse("anova", sim, design, alpha)
+
+
+def analyse_lmm(sim, design, alpha):
+    return analyse("lmm", sim, design, alpha)
+
+
+def analyse_lmm_categorical(sim, design, alpha):
+    return analyse("lmm_categorical", sim, design, alpha)
+
 
 SMALL = Design(n_subjects=12, visit_times=(0, 1, 2, 3), arms=True, arm_slope_effect=-0.5,
                mar_dropout=0.2)
@@ -367,7 +392,7 @@ def test_every_preset_runs(name):
 
 def test_complete_cases_keeps_subjects_with_every_visit():
     sim = simulate_arrays(SMALL, 21)
-    Y, groups, keep = complete_cases(sim, SMALL.n_subjects, SMALL.n_visits)
+    Y, groups, keep = complete_cases(long_from_simulation(sim, SMALL))
     counts = np.bincount(sim.subject, minlength=SMALL.n_subjects)
     assert keep.tolist() == (counts == SMALL.n_visits).tolist()
     assert Y.shape == (keep.sum(), SMALL.n_visits) and np.isfinite(Y).all()
@@ -533,7 +558,7 @@ def test_a_slope_model_with_too_few_rows_is_refused_as_fit_lmm_refuses_it():
 def test_a_fit_that_did_not_converge_is_a_failure_with_its_reason(monkeypatch):
     import dataclasses
 
-    import lmm_teach.montecarlo.worker as worker
+    import lmm_teach.methods.lmm as worker  # the registry's numeric-time LMM, which the worker runs
 
     real = worker.fit_arrays
     calls = {"n": 0}

@@ -11,6 +11,8 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+
+from lmm_teach.methods import METHODS
 from bokeh.models import ColumnDataSource
 
 from lmm_teach.plots import (
@@ -349,12 +351,12 @@ def test_visit_means_per_arm_and_text_visits():
 # ---------------------------------------------------------------------- comparison
 def test_compare_data_keeps_rows_with_an_estimate():
     cmp = pd.DataFrame({
-        "hypothesis": ["time", "time", "time"],
-        "method": ["LMM (numeric time)", "LMM (categorical time)", "RM-ANOVA (complete cases)"],
+        "hypothesis": ["time", "time", "time"], "analysis": ["lmm", "lmm_categorical", "anova"],
         "estimate": [-1.0, np.nan, -0.6], "se": [0.1, np.nan, np.nan], "p": [0.001, 0.002, 0.01],
         "truth": [-1.0, -1.0, -1.0]})
     out = compare_data(cmp)["estimates"]
-    assert out["factor"] == [("time", "ANOVA (complete cases)"), ("time", "LMM")]
+    assert out["factor"] == [("time", "RM-ANOVA"), ("time", "LMM")]
+    assert out["colour"] == [METHODS["anova"].colour, METHODS["lmm"].colour]  # the registry's colours
     assert out["ci_low"][1] == pytest.approx(-1.0 - 1.959964 * 0.1)
     assert np.isnan(out["ci_low"][0])  # no SE, no interval
     _same_columns(make_compare_figure()[1], {"estimates": out})

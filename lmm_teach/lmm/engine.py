@@ -32,11 +32,11 @@ from lmm_teach.lmm.deviance import Problem, Solution, build_problem, deviance, p
 from lmm_teach.lmm.faces import BOUND_TOL, NEWTON_TOL, check, escape, search_faces
 from lmm_teach.lmm.newton import newton_minimize
 from lmm_teach.lmm.optimize import Optimum, optimize, slope_start
-from lmm_teach.lmm.ranova import RandomTerm
+from lmm_teach.lmm.ranova import RandomTerm, random_terms
 from lmm_teach.lmm.satterthwaite import VarparInfo, contest1d, contest_md, varpar_info
 
-__all__ = ["ArrayFit", "EngineFit", "fit_arrays", "fit_problem", "unfittable_reason", "not_converged_message",
-           "SINGULAR_TOL", "NEWTON_TOL"]
+__all__ = ["ArrayFit", "EngineFit", "contrast_1d", "contrast_md", "fit_arrays", "fit_problem", "unfittable_reason",
+           "not_converged_message", "SINGULAR_TOL", "NEWTON_TOL"]
 
 #: lme4's ``isSingular(tol = 1e-4)``: a theta bounded at 0 (an SD ratio) below this is "on the boundary".
 SINGULAR_TOL = 1e-4
@@ -206,6 +206,32 @@ class ArrayFit:
     singular: bool
     tests: dict  # name -> (F, df_num, df_den, p) for each contrast asked for
     reason: str = ""  # why not converged ("" when converged)
+    info: VarparInfo | None = None  # Satterthwaite information (None without satterthwaite)
+
+    def contrast(self, l) -> tuple[float, float, float, float]:
+        """``(estimate, se, df, p)`` of ``l'beta`` with Satterthwaite df (lmerTest ``contest1D``)."""
+        return contrast_1d(l, self.beta, self.cov_beta, self.info)
+
+    def test(self, L) -> tuple[float, float, float, float]:
+        """``(F, df_num, df_den, p)`` of ``L beta = 0`` with Satterthwaite df (lmerTest ``contestMD``)."""
+        return contrast_md(L, self.beta, self.cov_beta, self.info)
+
+
+def contrast_1d(l, beta: np.ndarray, vcov: np.ndarray, info: VarparInfo | None) -> tuple[float, float, float, float]:
+    """``(estimate, se, df, p)`` of one contrast; df and p NaN without Satterthwaite information."""
+    l = np.asarray(l, float)
+    if info is None:
+        return float(l @ beta), float(np.sqrt(l @ vcov @ l)), np.nan, np.nan
+    return contest1d(l, beta, vcov, info)
+
+
+def contrast_md(L, beta: np.ndarray, vcov: np.ndarray, info: VarparInfo | None) -> tuple[float, float, float, float]:
+    """``(F, df_num, df_den, p)`` of ``L beta = 0``; df_den and p NaN without Satterthwaite information."""
+    L = np.atleast_2d(np.asarray(L, float))
+    if info is None:
+        Lb = L @ beta
+        return float(Lb @ np.linalg.solve(L @ vcov @ L.T, Lb)) / L.shape[0], float(L.shape[0]), np.nan, np.nan
+    return contest_md(L, beta, vcov, info)
 
 
 def fit_arrays(
@@ -219,6 +245,7 @@ def fit_arrays(
     method: str = "REML",
     contrasts: dict | None = None,
     satterthwaite: bool = True,
+    as_fit_lmm: bool = False,
 ) -> ArrayFit:
     """Fit ``y ~ X + (1 | subject)`` or ``(time | subject)`` [``+ (1 | cluster)``] on arrays.
 
@@ -242,6 +269,13 @@ def fit_arrays(
     satterthwaite : bool
         Compute the Satterthwaite df (about half of the work); without it
         ``df``, ``p`` and the tests' ``df_den`` are NaN.
+    as_fit_lmm : bool
+        Start the optimiser as :func:`lmm_teach.fit_lmm` does, from the fits
+        of the reduced models of ``lmerTest::ranova`` (a random slope, a
+        cluster): the same path gives the same optimum to the last digits,
+        where a different start stops within the optimiser's tolerance
+        (about 1e-6 relative with a random slope).  Random-intercept fits
+        need no reduced fit and are unchanged.
 
     Returns
     -------
@@ -276,7 +310,10 @@ def fit_arrays(
         raise ValueError(why)
     pr = build_problem(np.asarray(y, float), np.asarray(X, float), codes, time=time,
                        random_slope=random_slope, cluster=ccodes)
-    fit = fit_problem(pr, reml=reml, satterthwaite=satterthwaite)
+    terms = ()
+    if as_fit_lmm and (random_slope or cluster is not None):
+        terms = random_terms(2 if random_slope else 1, cluster is not None, subject="s", time="t", cluster="c")
+    fit = fit_problem(pr, reml=reml, satterthwaite=satterthwaite, random_terms=terms)
     beta, vcov = fit.solution.beta, fit.vcov
     se = np.sqrt(np.diag(vcov))
     tstat = beta / se
@@ -288,16 +325,10 @@ def fit_arrays(
         for j in range(pr.p):
             _, _, df[j], pval[j] = contest1d(eye[j], beta, vcov, fit.info)
     for name, L in (contrasts or {}).items():
-        L = np.atleast_2d(np.asarray(L, float))
-        if satterthwaite:
-            tests[name] = contest_md(L, beta, vcov, fit.info)
-        else:
-            Lb = L @ beta
-            F = float(Lb @ np.linalg.solve(L @ vcov @ L.T, Lb)) / L.shape[0]
-            tests[name] = (F, float(L.shape[0]), np.nan, np.nan)
+        tests[name] = contrast_md(L, beta, vcov, fit.info)
     return ArrayFit(beta=beta, se=se, df=df, t=tstat, p=pval, cov_beta=vcov, theta=fit.theta,
                     sigma=float(np.sqrt(fit.solution.sigma2)), loglik=fit.loglik, converged=fit.converged,
-                    singular=fit.singular, tests=tests, reason=fit.reason)
+                    singular=fit.singular, tests=tests, reason=fit.reason, info=fit.info)
 
 
 def _reml(method: str) -> bool:

@@ -220,6 +220,7 @@ def fit_lmm(
         random_tests=Deferred(lrt_frame, random_tests), warnings=tuple(warn), time_as=time_as,
         random_slope=bool(random_slope), n_groups=n_groups, theta=tuple(float(x) for x in fit.theta),
         sigma=float(np.sqrt(sol.sigma2)), data=Deferred(LongArrays.frame, (checked,)), ddf=ddf,
+        terms=design.terms, inference=(sol.beta, fit.vcov, fit.info),
     )
 
 

@@ -2,45 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from lmm_teach.jsonable import plain, records
+from lmm_teach.lmm.engine import contrast_1d, contrast_md
 from lmm_teach.lmm.lazy import LazyField
 from lmm_teach.validate import Columns
 
 __all__ = ["LMMResult"]
-
-
-def _num(x):
-    """A JSON-safe Python number: NaN and inf become None, numpy scalars plain."""
-    if x is None:
-        return None
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return x
-    return v if math.isfinite(v) else None
-
-
-def _plain(v):
-    """A level or label as a plain Python value (numpy scalars unwrapped, NaN -> None)."""
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
-
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    return [{k: (_num(v) if not isinstance(v, str) else v) for k, v in row.items()}
-            for row in frame.to_dict("records")]
 
 
 def _stars(p: float) -> str:
@@ -102,6 +74,19 @@ class LMMResult:
         the plug-in ``vcov(beta)`` either way, as lme4's ``vcov``.
     warnings : tuple of str
         What a learner should know about this fit.
+    terms : tuple of lmm_teach.lmm.terms.Term
+        The fixed-effects terms: each term's ``name`` (``time``, ``arm``,
+        ``time:arm``), the columns it involves (``variables``: ``"t"`` numeric
+        time, ``"v"`` visit, ``"b"`` between factor) and the positions of its
+        coefficients in ``fixed`` (``columns``).  Code that needs "the
+        coefficients of arm" reads them here, never from name prefixes.
+    beta : numpy.ndarray
+        The fixed effects in the order of ``fixed`` (no DataFrame built).
+
+    Methods ``contrast(l)`` and ``test(L)`` give Satterthwaite inference for
+    any linear combination of the fixed effects (lmerTest's ``contest1D`` and
+    ``contestMD``), the computation the method registry and the Monte Carlo
+    worker share.
 
     Notes
     -----
@@ -138,6 +123,30 @@ class LMMResult:
     sigma: float = float("nan")
     data: pd.DataFrame | None = LazyField(default=None)
     ddf: str = "Satterthwaite"
+    terms: tuple = ()
+    inference: tuple | None = field(default=None, repr=False, compare=False)  # (beta, vcov, VarparInfo)
+
+    @property
+    def beta(self) -> np.ndarray:
+        """The fixed effects as an array, in the order of ``fixed``."""
+        if self.inference is None:
+            return self.fixed["estimate"].to_numpy(float)
+        return self.inference[0]
+
+    def contrast(self, l) -> tuple[float, float, float, float]:
+        """``(estimate, se, df, p)`` of ``l @ beta``: t test with Satterthwaite df (lmerTest ``contest1D``)."""
+        beta, vcov, info = self._inference()
+        return contrast_1d(l, beta, vcov, info)
+
+    def test(self, L) -> tuple[float, float, float, float]:
+        """``(F, df_num, df_den, p)`` of ``L @ beta = 0``, Satterthwaite df (lmerTest ``contestMD``)."""
+        beta, vcov, info = self._inference()
+        return contrast_md(L, beta, vcov, info)
+
+    def _inference(self):
+        if self.inference is None:
+            raise ValueError("this LMMResult carries no Satterthwaite information (built by hand?)")
+        return self.inference
 
     # ------------------------------------------------------------------ basics
     @property
@@ -226,12 +235,12 @@ class LMMResult:
         fixed = fixed.rename(columns={fixed.columns[0]: "term"})
         ranef = {}
         for group, frame in self.ranef.items():
-            d = {"level": [_plain(v) for v in frame.index]}
+            d = {"level": [plain(v) for v in frame.index]}
             for col in frame.columns:
-                d[str(col)] = [_num(v) for v in frame[col].to_numpy()]
+                d[str(col)] = [plain(v) for v in frame[col].to_numpy()]
             ranef[str(group)] = d
         variance = [{"group": r["group"], "var1": r["var1"], "var2": r["var2"],
-                     "vcov": _num(r["vcov"]), "sdcor": _num(r["sdcor"])}
+                     "vcov": plain(r["vcov"]), "sdcor": plain(r["sdcor"])}
                     for r in self.variance.to_dict("records")]
         return {
             "formula": self.formula,
@@ -241,15 +250,15 @@ class LMMResult:
             "n_obs": int(self.n_obs),
             "n_subjects": int(self.n_subjects),
             "n_groups": {str(k): int(v) for k, v in self.n_groups.items()},
-            "fixed": _records(fixed),
-            "tests": _records(self.tests),
+            "fixed": records(fixed),
+            "tests": records(self.tests),
             "variance": variance,
-            "loglik": _num(self.loglik),
-            "deviance": _num(self.deviance),
-            "icc": _num(self.icc),
+            "loglik": plain(self.loglik),
+            "deviance": plain(self.deviance),
+            "icc": plain(self.icc),
             "singular": bool(self.singular),
             "converged": bool(self.converged),
-            "random_tests": _records(self.random_tests),
+            "random_tests": records(self.random_tests),
             "ranef": ranef,
             "warnings": list(self.warnings),
         }

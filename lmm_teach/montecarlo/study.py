@@ -110,6 +110,7 @@ import pandas as pd
 
 from lmm_teach.design import Design
 from lmm_teach.jsonable import plain, records
+from lmm_teach.methods import HYPOTHESES
 from lmm_teach.montecarlo.run import default_workers, run_chunks, run_chunks_stepwise, seed_sequence, start_pool
 from lmm_teach.montecarlo.stats import TABLE_COLUMNS, performance
 from lmm_teach.montecarlo.worker import ANALYSES, FIELDS, LABELS, TESTS, Plan, run_chunk, slots_for
@@ -122,12 +123,11 @@ REPLICATE_COLUMNS = ("rep", "analysis", "hypothesis", "estimate", "se", "p", "re
 
 
 def truth_of(design: Design, hypothesis: str) -> float:
-    """The true value of a hypothesis' estimand (see the module docstring)."""
-    if hypothesis == "time":
-        return design.slope + (design.arm_slope_effect / 2.0 if design.arms else 0.0)
-    if hypothesis == "arm x time":
-        return design.arm_slope_effect if design.arms else math.nan
-    raise ValueError(f"unknown hypothesis {hypothesis!r}: use 'time' or 'arm x time'")
+    """The true value of a hypothesis' estimand (:data:`lmm_teach.methods.HYPOTHESES`)."""
+    try:
+        return float(HYPOTHESES[hypothesis].truth(design))
+    except KeyError:
+        raise ValueError(f"unknown hypothesis {hypothesis!r}: use {', '.join(map(repr, HYPOTHESES))}") from None
 
 
 @dataclass(frozen=True)

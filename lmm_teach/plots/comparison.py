@@ -2,8 +2,9 @@
 
 The LMM with numeric time estimates a slope (or an arm difference) with a
 standard error; the ANOVA has no slope, and its "estimate" is the slope of
-the complete cases' visit means (see :func:`lmm_teach.compare.compare`), drawn
-without an interval.  Rows without an estimate are left out of the figure.
+the complete cases' visit means (see :func:`lmm_teach.compare.compare`).
+Methods are identified by their key (column ``analysis``); their short labels
+and colours come from the registry (:mod:`lmm_teach.methods`).  Rows without an estimate are left out of the figure.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Span
 
+from lmm_teach.methods import METHODS
 from lmm_teach.plots.theme import GROUP_COLOURS, TRUTH_COLOUR, new_figure
 
 __all__ = ["make_compare_figure", "compare_data", "short_method"]
@@ -20,13 +22,11 @@ _COLUMNS = ("factor", "hypothesis", "method", "estimate", "ci_low", "ci_high", "
 
 
 def short_method(method: str) -> str:
-    """``"LMM (numeric time)"`` -> ``"LMM"``, ``"RM-ANOVA (complete cases)"`` -> ``"ANOVA"``."""
+    """The short label of a method, given its key (``"anova"`` -> ``"RM-ANOVA"``) or its label."""
     m = str(method)
-    if m.startswith("LMM"):
-        return "LMM (categorical)" if "categorical" in m else "LMM"
-    if "ANOVA" in m:
-        return "ANOVA (complete cases)"
-    return m
+    if m in METHODS:
+        return METHODS[m].short
+    return next((x.short for x in METHODS.values() if x.label == m), m)
 
 
 def make_compare_figure():
@@ -61,22 +61,20 @@ def compare_data(comparison: pd.DataFrame, *, level: float = 0.95) -> dict[str, 
 
     Examples
     --------
-    >>> cmp = pd.DataFrame({"hypothesis": ["time", "time"],
-    ...                     "method": ["LMM (numeric time)", "RM-ANOVA (complete cases)"],
+    >>> cmp = pd.DataFrame({"analysis": ["lmm", "anova"], "hypothesis": ["time", "time"],
     ...                     "estimate": [-1.0, -0.6], "se": [0.1, np.nan], "p": [0.001, 0.01],
     ...                     "truth": [-1.0, -1.0]})
     >>> compare_data(cmp)["estimates"]["factor"]
-    [('time', 'ANOVA (complete cases)'), ('time', 'LMM')]
+    [('time', 'RM-ANOVA'), ('time', 'LMM')]
     """
     from scipy import stats
 
     z = float(stats.norm.ppf(0.5 + level / 2))
     rows = comparison.loc[np.isfinite(comparison["estimate"].to_numpy(float))]
-    colours = {"LMM": GROUP_COLOURS[0], "LMM (categorical)": GROUP_COLOURS[2],
-               "ANOVA (complete cases)": GROUP_COLOURS[1]}
     out = {c: [] for c in _COLUMNS}
     for _, r in rows.iterrows():
-        m = short_method(r["method"])
+        method = METHODS.get(str(r["analysis"]))
+        m = method.short if method is not None else str(r["analysis"])
         se = float(r["se"]) if "se" in r and np.isfinite(r["se"]) else np.nan
         est = float(r["estimate"])
         out["factor"].append((str(r["hypothesis"]), m))
@@ -87,6 +85,6 @@ def compare_data(comparison: pd.DataFrame, *, level: float = 0.95) -> dict[str, 
         out["ci_high"].append(est + z * se)
         out["truth"].append(float(r["truth"]) if "truth" in r else np.nan)
         out["p"].append(float(r["p"]) if "p" in r else np.nan)
-        out["colour"].append(colours.get(m, GROUP_COLOURS[3]))
+        out["colour"].append(method.colour if method is not None else GROUP_COLOURS[3])
     # Bokeh draws the first factor at the bottom: reverse, so the table order reads top-down.
     return {"estimates": {k: v[::-1] for k, v in out.items()}}

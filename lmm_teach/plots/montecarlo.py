@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Range1d, Span
 
+from lmm_teach.methods import METHODS
 from lmm_teach.plots.theme import OKABE_ITO, TRUTH_COLOUR, empty_columns, legend_above, new_figure
 
 __all__ = [
@@ -37,15 +38,8 @@ __all__ = [
     "make_coverage_figure", "coverage_data",
 ]
 
-#: One colour per analysis of :mod:`lmm_teach.montecarlo` (the LMM blue, the
-#: RM-ANOVA vermillion and the categorical LMM green, as in the Compare tab).
-METHOD_COLOURS = {
-    "lmm": OKABE_ITO["blue"],
-    "lmm_wald": OKABE_ITO["sky_blue"],
-    "lmm_categorical": OKABE_ITO["green"],
-    "anova": OKABE_ITO["vermillion"],
-    "ols": OKABE_ITO["purple"],
-}
+#: One colour per method, from the registry (:mod:`lmm_teach.methods`; the same in the Compare tab).
+METHOD_COLOURS = {key: m.colour for key, m in METHODS.items()}
 _OTHER = OKABE_ITO["orange"]
 
 _BAR_COLUMNS = ("factor", "hypothesis", "method", "analysis", "value", "mcse", "lo", "hi", "truth",

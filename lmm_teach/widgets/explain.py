@@ -10,14 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from lmm_teach.methods import HYPOTHESES
+from lmm_teach.notes import kind_of
+
 __all__ = ["hypothesis_lines", "explain_error", "teaching_notes", "QUESTIONS"]
 
-#: The question each hypothesis answers, in words.
-QUESTIONS = {
-    "time": "Does the outcome change over time?",
-    "arm": "Do the arms differ?",
-    "arm x time": "Do the arms change differently over time?",
-}
+#: The question each hypothesis answers, in words (from the registry, :mod:`lmm_teach.methods`).
+QUESTIONS = {key: h.question for key, h in HYPOTHESES.items()}
 
 
 def _p(p) -> str:
@@ -33,43 +32,43 @@ def _verdict(p) -> str:
 
 
 def hypothesis_lines(comparison: pd.DataFrame) -> list[str]:
-    """One plain-language line per hypothesis: each method's answer, the data it used, the truth.
+    """One plain-language line per hypothesis: the LMM's and the RM-ANOVA's answers, the data each
+    used, what the estimate estimates, and the truth (rows are found by their ``analysis`` key).
 
     Examples
     --------
-    >>> cmp = pd.DataFrame({"hypothesis": ["time", "time"],
-    ...     "method": ["LMM (numeric time)", "RM-ANOVA (complete cases)"], "estimate": [-1.02, np.nan],
-    ...     "p": [0.0001, 0.02], "p_gg": [np.nan, 0.03], "n_subjects": [40, 26], "n_obs": [220, 156],
+    >>> cmp = pd.DataFrame({"analysis": ["lmm", "anova"], "hypothesis": ["time", "time"],
+    ...     "estimand": ["change per unit of time"] * 2, "estimate": [-1.02, -0.98],
+    ...     "p": [0.0001, 0.03], "p_gg": [np.nan, 0.03], "n_subjects": [40, 26], "n_obs": [220, 156],
     ...     "truth": [-1.0, -1.0]})
     >>> print(hypothesis_lines(cmp)[0])  # doctest: +NORMALIZE_WHITESPACE
     Does the outcome change over time? LMM: yes (estimate -1.02, p < 0.001; 40 subjects, 220
-    observations). ANOVA: yes (p = 0.020, GG-corrected p = 0.030; 26 subjects, 156 observations).
-    Truth: -1.
+    observations). ANOVA: yes (estimate -0.98, GG-corrected p = 0.030; 26 subjects, 156 observations).
+    Estimate: change per unit of time. Truth: -1.
     """
+    names = {"lmm": "LMM", "anova": "ANOVA"}  # the sentence compares these two; the table shows all
     lines = []
     for hyp, rows in comparison.groupby("hypothesis", sort=False):
         parts = [QUESTIONS.get(hyp, str(hyp))]
         truth = np.nan
         for _, r in rows.iterrows():
-            method = str(r["method"])
-            if "categorical" in method:
-                continue  # the ANOVA's LMM twin: in the table, not in the sentence
-            name = "LMM" if method.startswith("LMM") else "ANOVA"
+            name = names.get(str(r.get("analysis")))
+            if name is None:
+                continue
             est = r.get("estimate", np.nan)
             bits = []
-            if name == "LMM" and est is not None and np.isfinite(est):
+            if est is not None and np.isfinite(est):
                 bits.append(f"estimate {est:.3g}")
-            bits.append(_p(r.get("p")))
-            if name == "ANOVA" and np.isfinite(r.get("p_gg", np.nan)):
-                bits[-1] += f", GG-corrected {_p(r['p_gg'])}"
+            gg = name == "ANOVA" and np.isfinite(r.get("p_gg", np.nan))
+            bits.append(("GG-corrected " if gg else "") + _p(r.get("p")))
             used = f"{int(r['n_subjects'])} subjects, {int(r['n_obs'])} observations"
             parts.append(f"{name}: {_verdict(r.get('p'))} ({', '.join(bits)}; {used}).")
             if np.isfinite(r.get("truth", np.nan)):
                 truth = float(r["truth"])
+        if "estimand" in rows.columns and isinstance(rows["estimand"].iloc[0], str):
+            parts.append(f"Estimate: {rows['estimand'].iloc[0]}.")
         if np.isfinite(truth):
             parts.append(f"Truth: {truth:g}.")
-        if hyp == "arm":
-            parts.append("(The LMM compares the arms at time 0, the ANOVA averaged over the visits.)")
         lines.append(" ".join(parts))
     return lines
 
@@ -83,6 +82,8 @@ _TOPICS = {
 
 
 def _topic(text: str) -> str | None:
+    if kind_of(text) == "not_computed":
+        return "no " + str(getattr(text, "about", "") or "method")
     low = text.lower()
     for topic, words in _TOPICS.items():
         if topic == "no anova" and "anova" not in low:
@@ -135,8 +136,12 @@ def teaching_notes(analysis, *, data: pd.DataFrame | None = None, y: str | None 
 
 
 def explain_error(exc: BaseException, *, data: pd.DataFrame | None = None,
-                  y: str | None = None) -> tuple[str, str, str]:
+                  y: str | None = None, doing: str = "simulated", shown: str = "plots") -> tuple[str, str, str]:
     """(title, explanation, hint) for any exception raised while updating.
+
+    ``doing`` completes "This design cannot be ..." ("studied" for a Monte
+    Carlo study) and ``shown`` names what still shows the last results
+    ("charts"), so that a panel words its own messages without rewriting these.
 
     With the data and the outcome column, an outcome without any variation is
     recognised, whatever the exception it caused deep inside a fit.
@@ -150,7 +155,7 @@ def explain_error(exc: BaseException, *, data: pd.DataFrame | None = None,
     """
     from lmm_teach.validate import DataError
 
-    keep = "The plots still show the last results that worked."
+    keep = f"The {shown} still show the last results that worked."
     msg = str(exc).strip() or type(exc).__name__
     constant = _constant_value(data, y)
     if constant is not None and not isinstance(exc, DataError):
@@ -167,7 +172,7 @@ def explain_error(exc: BaseException, *, data: pd.DataFrame | None = None,
                 "looks the same, or there are too few measurements for the model's parameters.",
                 keep + " Try more patients or less missing data.")
     if isinstance(exc, (ValueError, TypeError)) and not isinstance(exc, DataError):
-        return ("This design cannot be simulated", msg, keep + " Change the setting named above.")
+        return (f"This design cannot be {doing}", msg, keep + " Change the setting named above.")
     if isinstance(exc, (MemoryError, OverflowError, FloatingPointError, ZeroDivisionError)):
         return ("The numbers got out of hand", f"{type(exc).__name__}: {msg}",
                 keep + " Try a less extreme setting.")

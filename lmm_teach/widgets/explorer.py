@@ -327,7 +327,8 @@ class Explorer(Panel):
             return self.lmm_panel.prepare(a.lmm, data=data, truth=result.truth, subject_truth=subj_truth,
                                           shrink=result.shrinkage)
         if title == "ANOVA":
-            reason = next((w for w in a.warnings if "ANOVA" in w and "could not" in w), "")
+            reason = next((w for w in a.warnings
+                           if getattr(w, "kind", "") == "not_computed" and getattr(w, "about", "") == "anova"), "")
             return self.anova_panel.prepare(a.anova, data=data, time=cols.time, truth=result.truth, reason=reason)
         if title == "Compare":
             return self.compare_panel.prepare(a)

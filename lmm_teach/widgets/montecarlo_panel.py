@@ -39,10 +39,10 @@ import ipywidgets as widgets
 import numpy as np
 
 from lmm_teach.design import Design
+from lmm_teach.methods import METHODS
 from lmm_teach.montecarlo import ANALYSES, MonteCarloResult, monte_carlo
 from lmm_teach.montecarlo.run import parallel_available
 from lmm_teach.montecarlo.study import monte_carlo_stepwise
-from lmm_teach.montecarlo.worker import LABELS, TESTS
 from lmm_teach.plots import set_factors, update_sources
 from lmm_teach.plots.montecarlo import (
     Z,
@@ -65,23 +65,6 @@ DEFAULT_REPS = 200
 #: The most the box allows (a few minutes on a laptop).
 MAX_REPS = 5000
 MIN_REPS = 10
-
-#: How a method is named inside a sentence.
-_SHORT = {
-    "lmm": "the LMM (t test, Satterthwaite df)",
-    "lmm_wald": "the LMM's Wald z-test",
-    "lmm_categorical": "the LMM with categorical time",
-    "anova": "the RM-ANOVA",
-    "ols": "OLS (which ignores the subjects)",
-}
-_POSSESSIVE = {
-    "lmm": "the LMM's",
-    "lmm_wald": "the Wald z-test's",
-    "lmm_categorical": "the categorical-time LMM's",
-    "anova": "the ANOVA's",
-    "ols": "OLS's",
-}
-
 
 def _what(hypothesis: str, arms: bool) -> str:
     if hypothesis == "time":
@@ -151,11 +134,11 @@ def reading(result: MonteCarloResult) -> list[str]:
                 rate = r["rejection_rate"]
                 verdict = ("too often" if rate > alpha + CALL_OUT_SES * se0 else
                            "too rarely: conservative" if rate < alpha - CALL_OUT_SES * se0 else "as it should")
-                parts.append(f"{_SHORT[r['analysis']]} in {_pct(rate)} ({verdict})")
+                parts.append(f"{METHODS[r['analysis']].phrase} in {_pct(rate)} ({verdict})")
             lines.append(f"There is no true {what}, so every rejection is a false positive (a type-I error), "
                          f"which should happen in {_pct(alpha)} of the studies. " + _cap("; ".join(parts)) + ".")
         else:
-            parts = [f"{_SHORT[r['analysis']]} {_pct(r['rejection_rate'])}" for r in group]
+            parts = [f"{METHODS[r['analysis']].phrase} {_pct(r['rejection_rate'])}" for r in group]
             text = (f"The true {what} is {truth:g} per unit of time. The share of studies in which each method "
                     f"detects it (its power, at alpha = {alpha:g}): " + "; ".join(parts) + ".")
             if any(r["analysis"] in ("ols", "lmm_wald") for r in group):
@@ -169,7 +152,7 @@ def reading(result: MonteCarloResult) -> list[str]:
         if np.isfinite(b) and np.isfinite(se) and abs(b) > CALL_OUT_SES * se:
             what = _what(r["hypothesis"], design.arms).split(" (")[0]
             share = f", {100 * abs(b / r['truth']):.0f} % of the true value" if r["truth"] else ""
-            biased.append(f"{_context(design)}{_POSSESSIVE[r['analysis']]} estimate of the {what} is biased by "
+            biased.append(f"{_context(design)}{METHODS[r['analysis']].possessive} estimate of the {what} is biased by "
                           f"{b:+.3g} (mean estimate {r['mean_estimate']:.3g} against a truth of "
                           f"{r['truth']:g}{share}).")
     lines += [_cap(s) for s in biased] or [
@@ -183,10 +166,11 @@ def reading(result: MonteCarloResult) -> list[str]:
         se0 = float(np.sqrt(level * (1 - level) / r["n_ok"]))
         what = _what(r["hypothesis"], design.arms).split(" (")[0]
         if c < level - CALL_OUT_SES * se0:
-            off.append(f"{_POSSESSIVE[r['analysis']]} {_level(level)} CIs for the {what} contain the truth in only "
+            off.append(f"{METHODS[r['analysis']].possessive} {_level(level)} CIs for the {what} contain the truth "
+                       "in only "
                        f"{_pct(c)} of the studies (they should in {_level(level)}).")
         elif c > level + CALL_OUT_SES * se0:
-            off.append(f"{_POSSESSIVE[r['analysis']]} {_level(level)} CIs for the {what} contain the truth in "
+            off.append(f"{METHODS[r['analysis']].possessive} {_level(level)} CIs for the {what} contain the truth in "
                        f"{_pct(c)} of the studies: wider than they need to be.")
     lines += [_cap(s) for s in off] or [
         f"Every method's {_level(level)} confidence interval contains the truth about {_level(level)} of the time."]
@@ -306,8 +290,9 @@ class MonteCarloPanel(Panel):
         self.seed.add_class("lmm-mc-seed")
         self.methods = {}
         for a in ANALYSES:
-            box = widgets.Checkbox(value=a in tuple(analyses), description=LABELS[a], indent=False,
-                                   tooltip=f"{LABELS[a]}: {TESTS[a]}", layout=widgets.Layout(width="290px"))
+            box = widgets.Checkbox(value=a in tuple(analyses), description=METHODS[a].label, indent=False,
+                                   tooltip=f"{METHODS[a].label}: {METHODS[a].test}",
+                                   layout=widgets.Layout(width="290px"))
             box.add_class(f"lmm-mc-method-{a.replace('_', '-')}")
             self.methods[a] = box
         self.run_button = widgets.Button(description="Run", icon="play", button_style="primary",
@@ -595,10 +580,8 @@ class MonteCarloPanel(Panel):
             show()
         except Exception as exc:  # a thread's exception would only reach a log: explain it here
             self.error, self.error_traceback = exc, traceback.format_exc()
-            title, explanation, hint = explain_error(exc)
-            if title == "This design cannot be simulated":
-                title = "This design cannot be studied"
-            self.status.problem(title, explanation, hint=hint.replace("plots", "charts"))
+            title, explanation, hint = explain_error(exc, doing="studied", shown="charts")
+            self.status.problem(title, explanation, hint=hint)
             self.progress.bar_style = "danger"
         finally:
             self.run_button.disabled = False

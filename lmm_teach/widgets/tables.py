@@ -174,14 +174,10 @@ def cell_means_table(anova) -> str:
     return html_table(_records(means), cols, caption="Visit means of the complete cases", css="lmm-table-means")
 
 
-# Short names: the table must fit the results column beside the controls.
-_TABLE_METHODS = {"LMM": "LMM", "LMM (categorical)": "LMM (cat. time)", "ANOVA (complete cases)": "ANOVA"}
-
-
 def comparison_table(comparison: pd.DataFrame) -> str:
-    """LMM beside ANOVA: one block of rows per hypothesis, one row per method."""
-    from lmm_teach.plots.comparison import short_method
-    from lmm_teach.widgets.explain import QUESTIONS
+    """Every method side by side: one block of rows per hypothesis (its question and its estimand in
+    words), one row per method (its short label from the registry, found by the ``analysis`` key)."""
+    from lmm_teach.methods import HYPOTHESES, METHODS
 
     has_truth = "truth" in comparison.columns and comparison["truth"].notna().any()
     cols = [("method", "method", str), ("estimate", "estimate", None), ("se", "SE", None),
@@ -195,16 +191,21 @@ def comparison_table(comparison: pd.DataFrame) -> str:
     body = []
     nowrap = ";white-space:nowrap"
     for hyp, rows in comparison.groupby("hypothesis", sort=False):
-        question = QUESTIONS.get(hyp, "")
+        h = HYPOTHESES.get(hyp)
+        question = h.question if h is not None else ""
+        estimand = str(rows["estimand"].iloc[0]) if "estimand" in rows.columns else ""
         body.append(f"<tr><th scope='rowgroup' colspan='{len(cols)}' style='{_CELL};text-align:left;"
                     "background:var(--jp-layout-color2);color:var(--jp-content-font-color1)'>"
-                    f"{escape(hyp)}{': ' + escape(question) if question else ''}</th></tr>")
+                    f"{escape(hyp)}{': ' + escape(question) if question else ''}"
+                    + (f"<br><span style='font-weight:normal'>estimate: {escape(estimand)}</span>" if estimand else "")
+                    + "</th></tr>")
         for r in _records(rows):
             stat, val = r.get("statistic") or "", fmt(r.get("value"))
             dfs = ", ".join(x for x in (fmt(r.get("df_num"), 3), fmt(r.get("df_den"), 3)) if x)
             test = f"{stat}({dfs}) = {val}" if val else ""
-            p_show = fmt_p(r.get("p")) + (f" (GG {fmt_p(r.get('p_gg'))})" if fmt_p(r.get("p_gg")) else "")
-            method = _TABLE_METHODS.get(short_method(r["method"]), r["method"])
+            p_show = fmt_p(r.get("p")) + (" (GG)" if fmt_p(r.get("p_gg")) else "")
+            m = METHODS.get(str(r.get("analysis")))
+            method = m.short if m is not None else str(r["method"])
             values = {**r, "method": method, "test": test, "p_show": p_show}
             cells = [f"<th scope='row' style='{_CELL};text-align:left;font-weight:normal{nowrap}'>"
                      f"{escape(values['method'])}</th>"]
@@ -214,5 +215,5 @@ def comparison_table(comparison: pd.DataFrame) -> str:
             body.append("<tr>" + "".join(cells) + "</tr>")
     return (f"<table class='lmm-table lmm-table-compare' style='{_TABLE_STYLE}'>"
             "<caption style='caption-side:top;text-align:left;font-weight:bold;padding:2px 0'>"
-            "The same questions, two methods (ANOVA: complete cases only)</caption>"
+            "The same questions, every method (RM-ANOVA: complete cases only)</caption>"
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
