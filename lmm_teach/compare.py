@@ -188,6 +188,10 @@ def analyze(
         warnings.append(Note(f"{METHODS[key].label} could not be computed: {why}", kind="not_computed", about=key))
     table = _table(fits, long, truth if hasattr(truth, "true_effects") else truth_map)
     notes = _notes(lmm, lmm_cat, anova, time=time, visit=visit, data=data)
+    if lmm.ddf != "Satterthwaite":
+        notes.append(Note(
+            f"The LMM's own tables use {lmm.ddf} df; the side-by-side table gives every LMM row Satterthwaite df "
+            "(the computation a Monte Carlo replicate runs), so its p-values can differ slightly.", kind="df"))
     if long.n_groups > 2:
         notes.append(Note(
             f"{between!r} has {long.n_groups} levels: 'arm' and 'arm x time' are each {long.n_groups - 1} "

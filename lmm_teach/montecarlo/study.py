@@ -7,59 +7,23 @@ hypothesis, how often it rejects, how biased it is, and how often its 95 % CI
 covers the truth.  :func:`sweep` repeats a study over the values of one knob
 (a power curve over the number of patients, the dropout rate, the ICC).
 
-The analyses
-------------
-``"lmm"``
-    The LMM with numeric time, ``y ~ time [* arm] + (1 | subject)`` (plus
-    ``(time | subject)`` when the design has random slopes, ``(1 | clinic)``
-    when it has clinics), REML, t tests with Satterthwaite df (lmerTest).
-``"lmm_wald"``
-    The same fit, but the p-value and CI of the Wald z-test (the normal
-    approximation that ignores the uncertainty of the variance estimates:
-    anti-conservative in small samples; ``lmm_teach.fit_lmm``'s ``p_wald``).
-``"lmm_categorical"``
-    The LMM with categorical time, ``y ~ visit [* arm] + (1 | subject)``
-    (``+ (1 | clinic)`` with clinics), the likelihood twin of the RM-ANOVA;
-    type-III F tests with Satterthwaite df.  It has a random intercept only:
-    when the design gives subjects their own slopes its covariance model is
-    wrong, and then, under MAR dropout, it is biased too (a likelihood
-    analysis is valid under MAR only when its model is right; Molenberghs &
-    Kenward 2007, ch. 5) - a lesson the table shows.
-``"anova"``
-    The RM-ANOVA of the subjects seen at every visit (listwise deletion),
-    Greenhouse-Geisser-corrected F tests (``afex::aov_ez``).
-``"ols"``
-    Ordinary least squares of ``y ~ time [* arm]`` that ignores which rows
-    belong to which subject, t tests on ``n - p`` df.
-
-The hypotheses and what is "estimated"
---------------------------------------
-``"time"``: is there change over time?  ``"arm x time"`` (designs with arms):
-do the arms change differently?  Every analysis reports, for each hypothesis,
-an estimate on the same scale (outcome units per unit of time) so that bias
-and coverage can be compared against one truth from ``Design.true_effects()``:
-
-* numeric-time models (LMM, OLS): the coefficient of time (no arms), or, with
-  arms, the mean of the two arms' slopes ``time + time:armB / 2`` for
-  ``"time"`` (the hypothesis of the type-III test of time, whose contrasts
-  weigh the arms equally, as in :func:`lmm_teach.compare.compare`) and
-  ``time:armB`` for ``"arm x time"``;
-* visit-based models (categorical LMM, RM-ANOVA) test the whole visit profile
-  with an F test; their estimate is the least-squares slope of their visit
-  means on the planned visit times (the linear trend contrast), per arm,
-  combined as above.  For the categorical LMM the visit means are the model's
-  (all subjects; valid under MAR when its random intercept describes the
-  subjects well); for the RM-ANOVA they are the complete cases' means, which
-  is exactly what dropout biases.  With balanced complete data (and a random
-  intercept) every analysis gives the same slope.
-
-So the truth is ``slope`` for ``"time"`` without arms, ``slope +
-arm_slope_effect / 2`` with arms, and ``arm_slope_effect`` for ``"arm x
-time"``.  The rejection rate comes from each analysis' own test (t, z or F);
-the estimate, its SE and CI from the contrast above (for the RM-ANOVA: from
-the complete subjects' own slopes, the RM-ANOVA's linear polynomial contrast).
-Under a true null, the rejection rate is the type-I error rate (it should be
-close to ``alpha``); otherwise it is the power.
+The analyses and hypotheses
+---------------------------
+The analyses are the methods of the registry (:data:`lmm_teach.methods.METHODS`:
+``"lmm"``, ``"lmm_wald"``, ``"lmm_categorical"``, ``"anova"``, ``"ols"``, and
+any method added there), each defined once with its model, its test and its
+estimate of every hypothesis; a replicate runs the very functions
+:func:`lmm_teach.analyze` runs, so replicate ``i`` of a study gives the
+numbers of the Compare table of ``simulate(design,
+seed=numpy.random.SeedSequence(seed, spawn_key=(i,)))``.  A study tabulates
+the hypotheses ``"time"`` (change per unit of time, averaged over the arms)
+and, with arms, ``"arm x time"`` (B's change per unit of time minus A's);
+their estimands and truths are those of
+:data:`lmm_teach.methods.HYPOTHESES`.  The visit-based methods (categorical
+LMM, RM-ANOVA) test the whole visit profile with an F test and estimate the
+least-squares trend of their visit means on the observed mean visit times.
+The rejection rate comes from each analysis' own test (t, z or F); under a
+true null it is the type-I error rate, otherwise the power.
 
 Performance measures and their Monte Carlo standard errors are those of
 Morris, White & Crowther (2019, *Stat Med* 38:2074); see
