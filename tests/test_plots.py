@@ -11,10 +11,9 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-
-from lmm_teach.methods import METHODS
 from bokeh.models import ColumnDataSource
 
+from lmm_teach.methods import METHODS
 from lmm_teach.plots import (
     GREY,
     OKABE_ITO,
