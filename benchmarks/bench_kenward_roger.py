@@ -62,7 +62,8 @@ d <- read.csv(commandArgs(TRUE)[1])
 m <- lmer(y ~ time + (time | subject), d, REML = TRUE)
 best <- Inf
 for (i in 1:as.integer(commandArgs(TRUE)[2])) {
-  t0 <- proc.time()[["elapsed"]]; s <- summary(m, ddf = "Kenward-Roger"); best <- min(best, proc.time()[["elapsed"]] - t0)
+  t0 <- proc.time()[["elapsed"]]; s <- summary(m, ddf = "Kenward-Roger")
+  best <- min(best, proc.time()[["elapsed"]] - t0)
 }
 cat(best, "\n")
 """

@@ -148,8 +148,9 @@ def diagnose(lmm) -> Diagnostics:
     -----
     The rules behind the words: a standardised residual beyond +-3 is an
     outlier (beyond the 5 % Bonferroni limit ``Phi^-1(1 - 0.025 / n)`` when
-    that is larger: among many normal residuals a few beyond 3 are chance); a funnel when the residual SD in the top third of the fitted
-    values is more than 2 times that in the bottom third (or less than half);
+    that is larger: among many normal residuals a few beyond 3 are chance);
+    a funnel when the residual SD in the top third of the fitted values is
+    more than 2 times that in the bottom third (or less than half);
     a curve when the quadratic term of ``residual ~ fitted + fitted^2`` has
     p < 0.01; a shape problem when |skewness| > 1 or excess kurtosis > 2; a
     visit off zero when its mean residual is beyond 3 standard errors; a

@@ -5,8 +5,13 @@ import pandas as pd
 import pytest
 
 import lmm_teach as lt
-from lmm_teach.covariance import (correlation, estimated_covariances, lmm_covariance, marginal_covariance,
-                                  true_covariance)
+from lmm_teach.covariance import (
+    correlation,
+    estimated_covariances,
+    lmm_covariance,
+    marginal_covariance,
+    true_covariance,
+)
 from lmm_teach.design import Design
 
 

@@ -27,7 +27,7 @@ DATA = Path(__file__).parent / "data"
 
 def dense_pieces(X, Gs, gamma):
     """Phi, P, Q, ktrace of V = sum_k gamma_k G_k (V linear in gamma: dV/dgamma_k = G_k)."""
-    V = sum(g * G for g, G in zip(gamma, Gs))
+    V = sum(g * G for g, G in zip(gamma, Gs, strict=True))
     Vi = np.linalg.inv(V)
     phi = np.linalg.inv(X.T @ Vi @ X)
     k = len(Gs)

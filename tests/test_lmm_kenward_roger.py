@@ -136,7 +136,7 @@ def test_per_block_pieces_equal_dense_algebra_with_crossed_clusters():
     same = (subj[:, None] == subj[None, :]).astype(float)
     Gs = [same, same * (t[:, None] + t[None, :]), same * np.outer(t, t),
           (clus[:, None] == clus[None, :]).astype(float), np.eye(36)]
-    V = sum(g * G for g, G in zip(pc.gamma, Gs))
+    V = sum(g * G for g, G in zip(pc.gamma, Gs, strict=True))
     Vi = np.linalg.inv(V)
     phi = np.linalg.inv(X.T @ Vi @ X)
     P = np.array([-(X.T @ Vi @ G @ Vi @ X) for G in Gs])

@@ -55,7 +55,7 @@ def test_drag_moves_the_blup_and_never_the_users_data(sim):
     assert np.allclose(panel.data["time"], before["time"])       # time snapped back
     pts = panel.sources["points"].data
     assert np.allclose(pts["x"], before["time"])
-    hl = [c for c, s_ in zip(pts["colour"], pts["subject"]) if s_ == subj]
+    hl = [c for c, s_ in zip(pts["colour"], pts["subject"], strict=True) if s_ == subj]
     assert set(hl) == {"#D55E00"}
     panel.reset()
     assert panel.edits == 0 and panel.blup(subj) == pytest.approx(b0)

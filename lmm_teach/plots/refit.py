@@ -47,7 +47,7 @@ def make_refit_figure(*, x_label: str = "time", y_label: str = "outcome"):
     sources = {"points": ColumnDataSource(empty_columns(POINT_COLUMNS), name="points")}
     fig = new_figure(name="refit", title="Drag a measurement: the model refits when you let go",
                      x_label=x_label, y_label=y_label)
-    for key, (label, colour) in POOLING.items():
+    for key, (_label, colour) in POOLING.items():
         sources[key] = ColumnDataSource(empty_columns(_LINE_COLUMNS), name=key)
         fig.multi_line("xs", "ys", source=sources[key], line_color=colour, line_alpha="alpha",
                                         line_width="width", name=f"lines-{key}", visible=key == "partial")

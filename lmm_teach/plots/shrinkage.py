@@ -236,7 +236,7 @@ def shrinkage_data(
         population["colour"].append(colour[rows[0]])
         population["label"].append(labels[rows[0]])
     centres = list(zip(population["x"], population["y"] if kind == "slope" else [None] * len(population["x"]),
-                       population["colour"]))
+                       population["colour"], strict=True))
     return {"subjects": out, "population": population,
             "estimated": _distribution(kind, cov, centres, ROWS["lmm"]),
             "true": _distribution(kind, true_cov, [(x, y, TRUTH_COLOUR) for x, y, _ in centres], ROWS["truth"]),

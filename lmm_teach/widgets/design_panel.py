@@ -39,11 +39,13 @@ def _focus(focus) -> tuple[list[str], set[str]]:
     for name in focus:
         if name in FIELDS:
             fields.append(name)
+        elif name == "Sweep":  # the sweep's own section, closed unless a lesson asks for it
+            groups.add(name)
         elif name in GROUP_TITLES or str(name).lower() in by_title:
             groups.add(name if name in GROUP_TITLES else by_title[str(name).lower()])
         else:
             raise ValueError(f"focus: {name!r} is neither a control ({', '.join(FIELDS)}) nor a group "
-                             f"({', '.join(GROUP_TITLES)})")
+                             f"({', '.join(GROUP_TITLES)}, Sweep)")
     return fields, groups
 
 
@@ -163,7 +165,8 @@ class DesignPanel(Panel):
         from lmm_teach.widgets.sweep import SweepControl
 
         self.sweep = SweepControl(self)
-        self.sections["Sweep"] = Section("Animate a sweep", [self.sweep.layout], opened=True, key="sweep")
+        self.sections["Sweep"] = Section("Animate a sweep", [self.sweep.layout], opened="Sweep" in focus_groups,
+                                         key="sweep")
         self.layout = widgets.VBox(
             [self.preset, widgets.HBox([self.seed, self.new_sample]), self.status.widget,
              *(section.widget for section in self.sections.values())],

@@ -8,7 +8,7 @@ import ipywidgets as widgets
 
 from lmm_teach.diagnostics import KEYS, diagnose
 from lmm_teach.plots import update_sources
-from lmm_teach.plots.diagnostics import DIAGNOSTIC_FIGURES, diagnostics_data, make_diagnostics_figures
+from lmm_teach.plots.diagnostics import diagnostics_data, make_diagnostics_figures
 from lmm_teach.widgets.base import Panel, StatusArea, escape
 from lmm_teach.widgets.lazy_tab import FollowsExplorer
 from lmm_teach.widgets.notebook import embed
@@ -77,7 +77,7 @@ class DiagnosticsPanel(Panel, FollowsExplorer):
             mark = "\u26a0" if diag.worries[key] else "\u2714"
             html[key] = (f"<div style='font-size:12px;line-height:1.35;border-left:3px solid {colour};"
                          f"padding-left:6px;margin:2px 0 8px 0'>{mark} {escape(diag.readings[key])}"
-                         f"<br><i style='color:#555'>{escape(_WHAT[key])}</i></div>")
+                         f"<br><i style='color:var(--jp-content-font-color2)'>{escape(_WHAT[key])}</i></div>")
         time_label = result.columns.time
 
         def show() -> None:

@@ -25,7 +25,7 @@ import pandas as pd
 
 from lmm_teach.lmm import fit_lmm
 from lmm_teach.plots import make_shrinkage_figure, shrinkage_data, update_sources
-from lmm_teach.plots.refit import POOLING, make_refit_figure, refit_data, set_pooling
+from lmm_teach.plots.refit import make_refit_figure, refit_data, set_pooling
 from lmm_teach.pooling import conditional_sd, pooling_lines, ranef_covariance, true_covariance
 from lmm_teach.validate import DataError
 from lmm_teach.widgets.base import Panel, StatusArea, escape

@@ -101,7 +101,8 @@ def fixed_table(lmm, *, truth: Mapping | None = None) -> str:
             row["truth"] = truth.get(generic_term(term, lmm.columns), np.nan)
         rows.append(row)
     cols = [("term", "term", None), ("estimate", "estimate", None), ("se", "SE", None),
-            ("df", f"df ({getattr(lmm, 'ddf', 'Satterthwaite')})", lambda v: fmt(v, 4)), ("t", "t", None), ("p", "p", fmt_p),
+            ("df", f"df ({getattr(lmm, 'ddf', 'Satterthwaite')})", lambda v: fmt(v, 4)),
+            ("t", "t", None), ("p", "p", fmt_p),
             ("ci", "95 % CI", str)]
     if truth:
         cols.append(("truth", "truth", None))

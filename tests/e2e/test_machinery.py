@@ -50,7 +50,7 @@ surface = SurfacePanel(m, path=path)
 surface""",
     """\
 from lmm_teach.widgets.design_panel import DesignPanel
-design_panel = DesignPanel()
+design_panel = DesignPanel(focus="Sweep")
 design_panel.sweep.play.interval = 600
 design_panel""",
 ]
