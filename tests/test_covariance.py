@@ -59,9 +59,15 @@ def trial():
 def test_lmm_covariance_reads_varcorr(trial):
     m = lt.fit_lmm(trial, y="y", subject="subject", time="time", visit="visit", between="arm",
                    random_slope=True, time_as="categorical")
-    var = m.variance.set_index(["group", "var1"])["vcov"]
-    vi, vs, e = var[("subject", "(Intercept)")].iloc[0], var[("subject", "time")], var[("Residual", None)]
-    c = float(m.variance.loc[m.variance["var2"].notna(), "vcov"].iloc[0])
+    vc = m.variance
+
+    def vcov(group, var1=None, var2=None):  # one row of R's as.data.frame(VarCorr(m))
+        rows = (vc["group"] == group) & ((vc["var1"] == var1) if var1 else vc["var1"].isna()) \
+            & ((vc["var2"] == var2) if var2 else vc["var2"].isna())
+        return float(vc.loc[rows, "vcov"].iloc[0])
+
+    vi, vs, e = vcov("subject", "(Intercept)"), vcov("subject", "time"), vcov("Residual")
+    c = vcov("subject", "(Intercept)", "time")
     v = lmm_covariance(m, [0, 1, 2, 3]).to_numpy()
     assert v[0, 0] == pytest.approx(vi + e)
     assert v[3, 3] == pytest.approx(vi + 6 * c + 9 * vs + e)
