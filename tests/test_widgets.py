@@ -213,7 +213,11 @@ def test_explain_error_never_shows_a_traceback():
 
 
 # ------------------------------------------------------------------------ setup()
-def test_setup_outside_a_notebook_does_nothing():
+def test_setup_outside_a_notebook_does_nothing(monkeypatch):
+    import IPython
+
+    # Outside a notebook there is no IPython shell (an earlier test may have left one in this process).
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)
     assert nb.in_notebook() is False
     assert setup() is False
 
