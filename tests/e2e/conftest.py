@@ -82,7 +82,7 @@ def _browser_missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium_path() -> str:
     reason = _browser_missing()
     if reason is not None:
@@ -93,7 +93,7 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def artifacts_dir() -> Path:
     path = Path(os.environ.get("LMM_TEACH_ARTIFACTS", REPO / "test-artifacts")) / "e2e"
     shutil.rmtree(path, ignore_errors=True)  # no screenshot from an earlier run may mislead
@@ -101,7 +101,7 @@ def artifacts_dir() -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def jupyter(chromium_path, tmp_path_factory):
     """JupyterLab (and Notebook 7) serving a temporary copy of ``notebooks/``.
 
@@ -118,7 +118,7 @@ def jupyter(chromium_path, tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def notebook7(jupyter, tmp_path_factory):
     """``jupyter notebook`` (Notebook 7), as a teacher may start it, on the same root."""
     server = start_server(jupyter.root_dir, tmp_path_factory.mktemp("notebook7"), app="notebook")
@@ -126,7 +126,7 @@ def notebook7(jupyter, tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(chromium_path, tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
@@ -159,7 +159,7 @@ def learner(browser, jupyter, artifacts_dir, request):
     jupyter.shutdown_kernels()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def probe_dir(jupyter) -> Path:
     path = jupyter.root_dir / "e2e_probe"
     if path.exists():

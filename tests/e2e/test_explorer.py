@@ -38,7 +38,7 @@ explorer"""
 MONTE_CARLO_REPS = 10  # the smallest study the panel allows: the point is the progress bar
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def explorer_notebook(probe_dir) -> str:
     nbformat.write(new_notebook([EXPLORER]), probe_dir / "explorer.ipynb")
     return "e2e_probe/explorer.ipynb"

@@ -68,7 +68,7 @@ _RECT_JS = ("el => { const r = el.getBoundingClientRect(); "
             "return {top: r.top, left: r.left, bottom: r.bottom, right: r.right}; }")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def laptop_notebook(probe_dir) -> str:
     nbformat.write(new_notebook([EXPLORER, EXERCISES]), probe_dir / "laptop.ipynb")
     return "e2e_probe/laptop.ipynb"
