@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,9 @@ def pytest_collection_modifyitems(config, items):
     e2e = [item for item in items if E2E_DIR in Path(str(item.fspath)).resolve().parents]
     for item in e2e:
         item.add_marker(pytest.mark.e2e)
+        # With pytest-xdist (`make test`: -n 2 --dist loadgroup) all browser tests run in one process,
+        # in order, sharing one JupyterLab server and one Chromium; the other process runs the rest.
+        item.add_marker(pytest.mark.xdist_group("browser"))
     reason = _browser_missing() if e2e else None
     if reason is not None and os.environ.get("LMM_TEACH_REQUIRE_BROWSER") != "1":
         # Without a browser: leave them out and say so once (see pytest_terminal_summary),
@@ -61,6 +65,25 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if _SKIPPED in config.stash:
         n, reason = config.stash[_SKIPPED]
         terminalreporter.write_line(f"{n} browser tests skipped: {reason}", yellow=True, bold=True)
+    # What the browser tests measured (`measured` fixture), shown in every run, with pytest-xdist too.
+    lines = [f"{rep.nodeid.split('::')[-1]}: {text}"
+             for reports in terminalreporter.stats.values() for rep in reports
+             if getattr(rep, "when", None) == "call"
+             for key, text in getattr(rep, "user_properties", ()) if key == "measured"]
+    if lines:
+        terminalreporter.section("measured in the browser (not asserted)")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def measured(request):
+    """``measured(text)``: print a timing or count and show it in the run's summary (with -n 2 too,
+    where the printed output of a passing test is not shown)."""
+    def note(text: str) -> None:
+        print(f"\n{text}")
+        request.node.user_properties.append(("measured", text))
+    return note
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -166,3 +189,30 @@ def probe_dir(jupyter) -> Path:
         shutil.rmtree(path)
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="package", autouse=True)
+def lite_build(request):
+    """``make lite`` started in the background with the first browser test when test_lite.py is in
+    the run: it builds a venv and a site (minutes, mostly pip), while the other browser tests run.
+    test_lite.py waits for it (``wait_for_lite``)."""
+    wanted = any(item.path.name == "test_lite.py" for item in request.session.items)
+    if not wanted:
+        yield None
+        return
+    log = open(REPO / ".lite-build.log", "wb")  # git-ignored
+    process = subprocess.Popen(["make", "lite"], cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    yield process
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+    log.close()
+
+
+def wait_for_lite(process: subprocess.Popen | None, timeout: float = 1800) -> tuple[int, str]:
+    """Wait for the background ``make lite`` (or run it now); return its exit status and log tail."""
+    if process is None:
+        done = subprocess.run(["make", "lite"], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+        return done.returncode, done.stdout[-3000:] + done.stderr[-3000:]
+    code = process.wait(timeout=timeout)
+    return code, (REPO / ".lite-build.log").read_text(errors="replace")[-6000:]

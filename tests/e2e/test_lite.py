@@ -10,12 +10,11 @@ processes, no threads) is tested on CPython in tests/test_montecarlo_inline.py.
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
 from .app_server import REPO, serve_static
-from .conftest import VIEWPORT
+from .conftest import VIEWPORT, wait_for_lite
 
 pytestmark = pytest.mark.timeout(2400)  # `make lite` builds a venv the first time
 
@@ -23,9 +22,9 @@ LESSONS = sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb"))
 
 
 @pytest.fixture(scope="module")
-def lite_site(chromium_path, tmp_path_factory):
-    build = subprocess.run(["make", "lite"], cwd=REPO, capture_output=True, text=True, timeout=1800)
-    assert build.returncode == 0, f"make lite failed:\n{build.stdout[-3000:]}\n{build.stderr[-3000:]}"
+def lite_site(chromium_path, lite_build, tmp_path_factory):
+    code, log = wait_for_lite(lite_build)  # started in the background with the first browser test
+    assert code == 0, f"make lite failed:\n{log}"
     site = REPO / "lite-site"
     server = serve_static(site, tmp_path_factory.mktemp("lite"))
     yield site, server
