@@ -417,7 +417,7 @@ def shrinkage(data: pd.DataFrame, lmm: LMMResult) -> pd.DataFrame:
     # y - X beta, row by row: the data minus the population line of the row's subject
     marginal = lmm.fitted.to_numpy(float) - u0[codes] - u1[codes] * t - uc_row
     r = used[cols.y].to_numpy(float) - marginal
-    pop_int, pop_slope = _population_lines(lmm, used, codes, n_s)
+    pop_int, pop_slope = population_lines(lmm, used, codes, n_s)
     uc = np.zeros(n_s)
     uc[codes] = uc_row          # the subject's own deviation includes its clinic's; so does the LMM's
 
@@ -440,17 +440,25 @@ def shrinkage(data: pd.DataFrame, lmm: LMMResult) -> pd.DataFrame:
     return pd.DataFrame(out, index=pd.Index(subjects, name="subject"))
 
 
-def _population_lines(lmm: LMMResult, used: pd.DataFrame, codes: np.ndarray, n_s: int):
-    """Intercept and slope of the fixed-effects line of each subject's group (R-style term names)."""
-    fixed = lmm.fixed["estimate"]
-    time, between = lmm.columns.time, lmm.columns.between
-    icpt = np.full(n_s, float(fixed.get("(Intercept)", 0.0)))
-    slope = np.full(n_s, float(fixed.get(time, np.nan)))
-    if between is not None:
-        level = np.empty(n_s, dtype=object)
-        level[codes] = used[between].to_numpy()
-        for lv in pd.unique(level):
-            here = level == lv
-            icpt[here] += float(fixed.get(f"{between}{lv}", 0.0))
-            slope[here] += float(fixed.get(f"{time}:{between}{lv}", 0.0))
+def population_lines(lmm: LMMResult, used: pd.DataFrame, codes: np.ndarray, n_s: int):
+    """Intercept and slope of the fixed-effects line of each subject's group (numeric time).
+
+    Read from the fit's terms (``lmm.terms``: which coefficients belong to time,
+    the between factor and their interaction), never from coefficient names.
+    """
+    from lmm_teach.lmm.terms import factor_codes
+
+    beta = np.asarray(lmm.beta, float)
+    by_vars = {term.variables: term.columns for term in lmm.terms}
+    icpt = np.full(n_s, beta[0])  # the intercept is the first column (terms.fixed_design), in no term
+    slope = np.full(n_s, beta[by_vars[frozenset({"t"})][0]] if frozenset({"t"}) in by_vars else np.nan)
+    if lmm.columns.between is not None:
+        level = np.zeros(n_s, dtype=np.intp)
+        level[codes] = factor_codes(used[lmm.columns.between])[0]  # 0 = reference, as the fit codes it
+        arm, arm_time = by_vars.get(frozenset({"b"}), ()), by_vars.get(frozenset({"t", "b"}), ())
+        extra = level > 0
+        if arm:
+            icpt[extra] += beta[np.asarray(arm)[level[extra] - 1]]
+        if arm_time:
+            slope[extra] += beta[np.asarray(arm_time)[level[extra] - 1]]
     return icpt, slope

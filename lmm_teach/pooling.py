@@ -162,7 +162,7 @@ def pooling_lines(data: pd.DataFrame, lmm, *, shrink: pd.DataFrame | None = None
     >>> bool(lines["complete_slope"].nunique() == 1)        # one line for everyone
     True
     """
-    from lmm_teach.compare import _population_lines, shrinkage
+    from lmm_teach.compare import population_lines, shrinkage
 
     cols = lmm.columns
     if shrink is None:
@@ -171,7 +171,7 @@ def pooling_lines(data: pd.DataFrame, lmm, *, shrink: pd.DataFrame | None = None
     codes, subjects = pd.factorize(used[cols.subject], sort=False)
     n_s = len(subjects)
     shrink = shrink.reindex(subjects)
-    pop_int, pop_slope = _population_lines(lmm, used, codes, n_s)
+    pop_int, pop_slope = population_lines(lmm, used, codes, n_s)
     t = used[cols.time].to_numpy(float)
     y = used[cols.y].to_numpy(float)
     # complete pooling: least squares of y on time, within each level of the between factor

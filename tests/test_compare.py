@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lmm_teach import Design, simulate
+from lmm_teach import Design, fit_lmm, simulate
 from lmm_teach.compare import analyze, compare, shrinkage
 from lmm_teach.methods import METHODS
 
@@ -172,3 +172,20 @@ def test_population_line_follows_the_subjects_arm(trial, trial_analysis):
     want = fixed["(Intercept)"] + np.where(arm == "B", fixed["armB"], 0.0)
     np.testing.assert_allclose(sh["population_intercept"], want)
     assert sh["n_obs"].sum() == 208
+
+
+def test_population_lines_of_three_arms_and_numeric_levels():
+    """Each arm's line from the fit's terms, whatever the levels are called (numbers here)."""
+    rng = np.random.default_rng(3)
+    rows = [(s, t, s % 3 + 1) for s in range(30) for t in range(4)]
+    data = pd.DataFrame(rows, columns=["id", "t", "dose"])
+    data["y"] = 10 + 2 * data["dose"] + (0.5 + 0.3 * data["dose"]) * data["t"] + rng.normal(0, 1, len(data))
+    data = data.sample(frac=1.0, random_state=1)  # rows need no order
+    m = fit_lmm(data, y="y", subject="id", time="t", between="dose", random_slope=True)
+    sh = shrinkage(data, m)
+    f = m.fixed["estimate"]
+    dose = data.groupby("id")["dose"].first().reindex(sh.index)
+    icpt = f["(Intercept)"] + dose.map({1: 0.0, 2: f["dose2"], 3: f["dose3"]})
+    slope = f["t"] + dose.map({1: 0.0, 2: f["t:dose2"], 3: f["t:dose3"]})
+    np.testing.assert_allclose(sh["population_intercept"], icpt, rtol=1e-12)
+    np.testing.assert_allclose(sh["population_slope"], slope, rtol=1e-12)
