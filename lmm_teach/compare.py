@@ -245,7 +245,8 @@ def _truth_of(h, truth, long: Long) -> float:
     """The true value of a hypothesis' estimand, from a Design or a mapping like ``Design.true_effects()``.
 
     With a mapping, the "arm" estimand (averaged over the visits) is evaluated
-    at the data's mean visit time.
+    at the data's mean visit time, the "final" one at the final visit's
+    observed mean time.
     """
     if truth is None or long.n_groups > 2:
         return np.nan
@@ -259,6 +260,8 @@ def _truth_of(h, truth, long: Long) -> float:
         return truth.get("time", np.nan) + (inter / 2 if arms else 0.0)
     if h.key == "arm":
         return truth.get("arm", np.nan) + inter * float(np.nanmean(long.visit_times()))
+    if h.key == "final":
+        return truth.get("arm", np.nan) + inter * float(long.visit_times()[-1])
     return truth.get("time:arm", np.nan)
 
 
@@ -277,7 +280,8 @@ def _table(fits: Mapping, long: Long, truth, *, alpha: float = 0.05) -> pd.DataF
                 "analysis": key, "hypothesis": h.key, "method": m.label, "estimand": words,
                 "estimate": a.estimate, "se": a.se, "df": a.df, "ci_low": a.ci_low, "ci_high": a.ci_high,
                 "statistic": a.statistic, "value": a.value, "df_num": a.df_num, "df_den": a.df_den, "p": a.p,
-                "p_gg": a.p if key == "anova" and h.key != "arm" else np.nan,
+                # the RM-ANOVA's within effects carry the Greenhouse-Geisser correction
+                "p_gg": a.p if key == "anova" and h.key in ("time", "arm x time") else np.nan,
                 "n_subjects": a.n_subjects, "n_obs": a.n_obs, "truth": t})
     return pd.DataFrame(rows, columns=COLUMNS)
 

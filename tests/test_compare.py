@@ -37,10 +37,12 @@ def row(table, hypothesis, method):
 
 def test_table_has_every_hypothesis_and_method(trial_analysis):
     table = trial_analysis.comparison
-    assert list(table["hypothesis"].unique()) == ["time", "arm", "arm x time"]
-    assert set(table["analysis"]) == set(METHODS)
+    assert list(table["hypothesis"].unique()) == ["time", "arm", "arm x time", "final"]
+    assert set(table["analysis"]) == set(METHODS) and "mmrm" in set(table["analysis"])
     assert list(table["method"].unique()) == [m.label for m in METHODS.values()]
-    assert len(table) == 3 * len(METHODS)
+    assert len(table) == 4 * len(METHODS)
+    final = table[table["hypothesis"] == "final"]
+    assert set(final["estimand"]) == {"B minus A at the final visit"}
 
 
 def test_numbers_come_from_the_fits(trial_analysis):
@@ -112,6 +114,8 @@ def test_truth_from_a_design():
     # "arm" is the difference averaged over the visits (times 0..5): 2 - 0.5 * 2.5
     assert table.loc[("arm", METHOD_ANOVA), "truth"] == pytest.approx(0.75)
     assert table.loc[("time", METHOD_LMM), "truth"] == pytest.approx(1.0 - 0.25)
+    # "final" is the difference at the last visit (time 5): 2 - 0.5 * 5; a mapping gives the same below
+    assert table.loc[("final", "mmrm"), "truth"] == pytest.approx(-0.5)
     standalone = compare(a.lmm, a.anova, lmm_categorical=a.lmm_categorical, truth=design.true_effects())
     pd.testing.assert_frame_equal(standalone, a.comparison)
 

@@ -25,7 +25,7 @@ import statsmodels.api as sm
 from lmm_teach.design import PRESETS, Design
 from lmm_teach.methods import HYPOTHESES, METHODS, long_from_simulation
 from lmm_teach.methods.anova import complete_cases
-from lmm_teach.montecarlo import MonteCarloResult, SweepResult, monte_carlo, sweep, truth_of
+from lmm_teach.montecarlo import ANALYSES, MonteCarloResult, SweepResult, monte_carlo, sweep, truth_of
 from lmm_teach.montecarlo.run import pick_chunk_size, seed_sequence
 from lmm_teach.montecarlo.stats import performance
 from lmm_teach.simulate import simulate, simulate_arrays
@@ -257,7 +257,7 @@ def test_failed_replicates_are_counted_not_dropped():
     assert (ols["n_failed"] == 0).all()
     assert any("RM-ANOVA" in w and "fewer than 2 complete subjects in arm" in w for w in res.warnings)
     failed = res.replicates.query("analysis == 'anova'")["failed"]
-    assert failed.sum() == 2 * anova["n_failed"].iloc[0]
+    assert failed.sum() == 3 * anova["n_failed"].iloc[0]  # time, arm x time, final
     assert res.replicates.loc[failed.index[failed], "estimate"].isna().all()
 
 
@@ -371,13 +371,21 @@ def test_lmm_analyses_match_fit_lmm():
 def test_balanced_complete_data_give_one_slope_to_every_analysis():
     # No missing data, no jitter, random intercept: the GLS slope equals the OLS
     # slope, which equals the slope of the visit means (of the model or of the
-    # complete cases), in every replicate.  A wrong contrast breaks this.
+    # complete cases), in every replicate.  A wrong contrast breaks this.  At the final
+    # visit the visit-based methods give the difference of the final visit's means and the
+    # numeric-time ones their lines' difference at time 4: two answers, each shared.
     design = Design(n_subjects=8, visit_times=(0, 1, 3, 4), arms=True, arm_slope_effect=0.5,
                     mar_dropout=0.0)
-    res = monte_carlo(design, n_reps=6, seed=4, n_workers=1)
+    res = monte_carlo(design, n_reps=6, seed=4, n_workers=1, analyses=ANALYSES)
     est = res.replicates.pivot_table(index=["rep", "hypothesis"], columns="analysis", values="estimate")
-    for a in ("lmm_wald", "lmm_categorical", "anova", "ols"):
-        np.testing.assert_allclose(est[a], est["lmm"], rtol=1e-7, err_msg=a)
+    slopes = est.drop(index="final", level="hypothesis")
+    for a in ("lmm_wald", "lmm_categorical", "mmrm", "anova", "ols"):
+        np.testing.assert_allclose(slopes[a], slopes["lmm"], rtol=1e-7, err_msg=a)
+    final = est.xs("final", level="hypothesis")
+    for a in ("mmrm", "anova"):
+        np.testing.assert_allclose(final[a], final["lmm_categorical"], rtol=1e-7, err_msg=a)
+    for a in ("lmm_wald", "ols"):
+        np.testing.assert_allclose(final[a], final["lmm"], rtol=1e-7, err_msg=a)
     assert res.n_failed == 0
 
 
@@ -424,6 +432,7 @@ def test_truth_of_the_hypotheses():
     d = Design(slope=-1.0, arms=True, arm_slope_effect=-0.6)
     assert truth_of(d, "time") == pytest.approx(-1.3)  # the mean of the arms' slopes
     assert truth_of(d, "arm x time") == pytest.approx(-0.6)
+    assert truth_of(d, "final") == pytest.approx(0.0 - 0.6 * 5)  # B - A at the last visit, time 5
     assert truth_of(Design(slope=2.0), "time") == 2.0
 
 
@@ -473,9 +482,9 @@ def test_result_summary_and_json():
     text = res.summary()
     assert "RM-ANOVA, complete cases" in text and "arm x time" in text
     d = json.loads(json.dumps(res.to_dict(replicates=True), allow_nan=False))
-    assert d["n_reps"] == 8 and len(d["table"]) == 4 and len(d["replicates"]) == 32
+    assert d["n_reps"] == 8 and len(d["table"]) == 6 and len(d["replicates"]) == 48
     assert d["design"]["n_subjects"] == 12
-    assert list(res.table["hypothesis"]) == ["time", "arm x time"] * 2
+    assert list(res.table["hypothesis"]) == ["time", "arm x time", "final"] * 2
 
 
 @pytest.mark.parametrize("kwargs, match", [

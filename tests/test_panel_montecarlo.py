@@ -145,17 +145,18 @@ def test_the_panel_runs_exactly_the_study_of_the_core(finished):
 def test_rejection_chart_power_type_one_and_reference(finished):
     table = finished.result.table
     bars = finished.rejection_sources["bars"].data
-    assert len(bars["value"]) == len(table) == 6
+    assert len(bars["value"]) == len(table) == 9  # 3 methods x (time, arm x time, final)
     assert _by_bar(bars, "value") == pytest.approx(_by_row(table, "rejection_rate"))
     # whiskers: +/- 1.96 MCSE, clipped to [0, 1]
     for v, se, lo, hi in zip(bars["value"], bars["mcse"], bars["lo"], bars["hi"], strict=True):
         assert lo == pytest.approx(max(0.0, v - 1.96 * se)) and hi == pytest.approx(min(1.0, v + 1.96 * se))
     # arm x time has no true effect: its rate is a type-I error rate, with alpha drawn across its group
     groups = {f[0] for f in bars["factor"]}
-    assert groups == {"time: power", "arm x time: type-I error"}
+    assert groups == {"time: power", "arm x time: type-I error", "final: type-I error"}
     ref = finished.rejection_sources["reference"].data
-    assert ref["x"] == [0.05] and ref["hypothesis"] == ["arm x time"]
-    assert ref["y0"] == [("arm x time: type-I error", -1.5)] and ref["y1"] == [("arm x time: type-I error", 1.5)]
+    assert list(ref["x"]) == [0.05, 0.05] and sorted(ref["hypothesis"]) == ["arm x time", "final"]
+    i = list(ref["hypothesis"]).index("arm x time")
+    assert ref["y0"][i] == ("arm x time: type-I error", -1.5) and ref["y1"][i] == ("arm x time: type-I error", 1.5)
     assert list(finished.rejection_figure.y_range.factors) == bars["factor"]
     # a nested axis needs each group's bars together
     firsts = [f[0] for f in bars["factor"]]
@@ -170,8 +171,8 @@ def test_bias_and_coverage_charts(finished):
     cov = finished.coverage_sources["bars"].data
     assert _by_bar(cov, "value") == pytest.approx(_by_row(table, "coverage"))
     ref = finished.coverage_sources["reference"].data
-    assert ref["x"] == [0.95, 0.95]  # 1 - alpha across both groups
-    assert set(ref["hypothesis"]) == {"time", "arm x time"}
+    assert ref["x"] == [0.95] * 3  # 1 - alpha across every group
+    assert set(ref["hypothesis"]) == {"time", "arm x time", "final"}
     colours = dict(zip(cov["analysis"], cov["colour"], strict=True))
     assert len(set(colours.values())) == 3  # one colour per method
 
@@ -210,7 +211,7 @@ def test_charts_added_to_a_displayed_panel_draw_each_study(monkeypatch):
         front.report(view)                # the view reports: the held changes follow
         assert front.drawn(view) == kernel_state(view), view._model.name
     first = front.drawn(panel._views[0])
-    assert len(first[panel.rejection_sources["bars"].id]["value"]) == 4  # 2 hypotheses x 2 methods
+    assert len(first[panel.rejection_sources["bars"].id]["value"]) == 6  # 3 hypotheses x 2 methods
     # a second study, with the views on the page: patched from the study's thread
     panel.seed.value = 4
     assert panel.run(wait=True), panel.status.text
@@ -339,11 +340,15 @@ def test_reading_of_a_study_stopped_before_any_replicate(finished):
 def test_controls_are_labelled_and_bounded():
     panel = MonteCarloPanel(SMALL)
     assert panel.n_reps.value == 200 and MAX_REPS == 5000
+    # every method of the registry has its box; the MMRM's starts unticked (its fit costs about as much per
+    # replicate as all the others together)
     assert panel.analyses == ("lmm", "lmm_wald", "lmm_categorical", "anova", "ols")
+    assert list(panel.methods) == ["lmm", "lmm_wald", "lmm_categorical", "mmrm", "anova", "ols"]
+    assert panel.methods["mmrm"].description == "MMRM, unstructured" and not panel.methods["mmrm"].value
     controls = [w for w in _walk(panel.layout)
                 if isinstance(w, (widgets.Button, widgets.Checkbox, widgets.IntText, widgets.BoundedIntText,
                                   widgets.IntProgress))]
-    assert len(controls) == 5 + 2 + 2 + 1
+    assert len(controls) == 6 + 2 + 2 + 1
     for w in controls:
         assert w.description and w.tooltip, w  # read by screen readers
     assert {"lmm-montecarlo", "lmm-mc-run", "lmm-mc-stop", "lmm-mc-progress", "lmm-mc-reps", "lmm-mc-seed",

@@ -12,18 +12,20 @@ Adding a method
 Write one module in this package that defines ``METHODS``, a tuple of
 :class:`Method` (key, label, short label, colour, test, model, ``fit(long)``,
 ``answer(fitted, hypothesis, long, alpha) -> Answer``, ``order`` for the
-display position), plus its tests.  The registry finds the module by itself
-(every module of the package with a ``METHODS`` tuple), and the Compare
-table, the Monte Carlo study (``monte_carlo(..., analyses=(..., "key"))``), its
-panel's check boxes, the plots' colours and the CLI pick it up.
+display position, ``default_study`` whether a Monte Carlo study runs it
+unasked), plus its tests.  The registry finds the module by itself (every
+module of the package with a ``METHODS`` tuple), and the Compare table, the
+Monte Carlo study (``monte_carlo(..., analyses=(..., "key"))``), its panel's
+check boxes, the plots' colours and the CLI pick it up.  ``mmrm.py`` is an
+example: the unstructured MMRM reuses the categorical-time LMM's answers.
 
 Example
 -------
 >>> from lmm_teach.methods import METHODS, HYPOTHESES
 >>> list(METHODS)
-['lmm', 'lmm_wald', 'lmm_categorical', 'anova', 'ols']
->>> HYPOTHESES["arm"].estimand
-'arm B minus arm A, averaged over the visits'
+['lmm', 'lmm_wald', 'lmm_categorical', 'mmrm', 'anova', 'ols']
+>>> HYPOTHESES["final"].estimand
+'arm B minus arm A at the final visit'
 """
 
 from __future__ import annotations

@@ -11,7 +11,10 @@ mean visit times, or 1/K for an average), combined over the groups; its SE
 and df (N - G) come from the pooled variance of the ``b_i`` (the RM-ANOVA's
 polynomial contrast with its own error term, as SPSS prints under "Tests of
 within-subjects contrasts").  For the "arm" hypothesis with two groups this
-t test is the RM-ANOVA's between F test (t^2 = F).
+t test is the RM-ANOVA's between F test (t^2 = F).  A hypothesis about one
+visit ("final") has no RM-ANOVA term: it is tested by that t test (the
+pooled-variance two-sample t test of the complete cases' final-visit values;
+a one-way F test of the G - 1 contrasts with more groups).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import fdtrc
 
 from lmm_teach.anova.algebra import rm_anova_arrays
 from lmm_teach.methods.base import Answer, Hypothesis, Long, Method, t_interval, visit_weights
@@ -85,14 +89,24 @@ def answer(fitted: AnovaFit, h: Hypothesis, long: Long, alpha: float) -> Answer:
         resid = b - means[groups]
     df = float(n_cc - len(n_g))
     A = h.groups(len(n_g))
-    F, dfn, dfd, p_raw, p = fitted.tests[_TERM[h.key]]
-    est = se = lo = hi = np.nan
+    s2 = resid @ resid / df  # pooled variance of the subjects' slopes (or means, or final values)
+    est = se = lo = hi = p_one = np.nan
     if A.shape[0] == 1:
-        s2 = resid @ resid / df  # pooled variance of the subjects' slopes (or means)
         est, se = float(A[0] @ means), float(np.sqrt(s2 * np.sum(A[0] ** 2 / n_g)))
-        _, lo, hi = t_interval(est, se, df, alpha)
-    return Answer(estimate=est, se=se, df=df if A.shape[0] == 1 else np.nan, ci_low=lo, ci_high=hi, statistic="F",
-                  value=F, df_num=dfn, df_den=dfd, p=p, n_subjects=n_cc, n_obs=n_cc * k, p_uncorrected=p_raw)
+        p_one, lo, hi = t_interval(est, se, df, alpha)
+    statistic, p_raw = "F", np.nan
+    if h.key in _TERM:
+        value, dfn, dfd, p_raw, p = fitted.tests[_TERM[h.key]]
+    elif A.shape[0] == 1:
+        statistic, value, dfn, dfd, p = "t", est / se if se > 0 else np.nan, 1.0, df, p_one
+    else:  # one-way F test of the G - 1 contrasts on the pooled variance
+        Am = A @ means
+        r = A.shape[0]
+        value = float(Am @ np.linalg.solve(s2 * (A / n_g) @ A.T, Am)) / r
+        dfn, dfd, p = float(r), df, float(fdtrc(r, df, value))
+    return Answer(estimate=est, se=se, df=df if A.shape[0] == 1 else np.nan, ci_low=lo, ci_high=hi,
+                  statistic=statistic, value=value, df_num=dfn, df_den=dfd, p=p, n_subjects=n_cc, n_obs=n_cc * k,
+                  p_uncorrected=p_raw)
 
 
 ANOVA = Method(key="anova", label="RM-ANOVA, complete cases", short="RM-ANOVA", colour="#D55E00",

@@ -109,7 +109,9 @@ class Hypothesis:
     one estimand, r > 1 for an omnibus test over several contrasts);
     ``over_time`` says how each group's curve is summarised: ``"slope"`` (the
     change per unit of time: the linear trend of the visit means on the
-    observed visit times) or ``"average"`` (the mean over the visits).
+    observed visit times), ``"average"`` (the mean over the visits) or
+    ``"final"`` (the value at the last visit: its mean for a visit-based
+    method, the line at its observed mean time for a numeric-time model).
     """
 
     key: str
@@ -132,7 +134,10 @@ class Method:
     ``fit(long)`` fits one data set (raising ``ValueError`` or ``DataError``
     with a learner-readable message when it cannot); ``answer(fitted, hyp,
     long, alpha)`` returns the :class:`Answer`.  Methods that read the same
-    fit (the LMM's t and Wald z tests) share a ``fit_key``.
+    fit (the LMM's t and Wald z tests) share a ``fit_key``.  ``default_study``
+    says whether a Monte Carlo study runs the method when no analyses are
+    named (False for a method that costs much more per replicate than the
+    others: it is then run when asked for by its key).
     """
 
     key: str
@@ -147,6 +152,7 @@ class Method:
     fit_key: str = ""
     phrase: str = ""  # how a sentence names it ("the RM-ANOVA"); default: the label
     possessive: str = ""  # "the ANOVA's"; default: the phrase + "'s"
+    default_study: bool = True
 
     def __post_init__(self):
         if not self.phrase:
@@ -185,5 +191,11 @@ def trend_weights(times: np.ndarray) -> np.ndarray:
 
 
 def visit_weights(h: Hypothesis, times: np.ndarray) -> np.ndarray:
-    """Weights of the K visit means in a hypothesis (trend or average)."""
-    return trend_weights(times) if h.over_time == "slope" else np.full(len(times), 1.0 / len(times))
+    """Weights of the K visit means in a hypothesis (trend, average or the final visit)."""
+    if h.over_time == "slope":
+        return trend_weights(times)
+    if h.over_time == "final":
+        w = np.zeros(len(times))
+        w[-1] = 1.0
+        return w
+    return np.full(len(times), 1.0 / len(times))

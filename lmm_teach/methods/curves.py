@@ -42,12 +42,15 @@ def _keys(long: Long, categorical: bool) -> tuple:
 
 
 def numeric_contrast(h: Hypothesis, long: Long) -> np.ndarray:
-    """Rows L for ``y ~ time [* group]``: slopes, or the curves at the mean visit time (``average``)."""
+    """Rows L for ``y ~ time [* group]``: slopes, or the curves at the mean visit time (``average``) or at
+    the final visit's observed mean time (``final``)."""
     keys = _keys(long, False)
     G = max(long.n_groups, 1)
     at = 0.0
     if h.over_time == "average":
         at = float(np.nanmean(long.visit_times()))
+    elif h.over_time == "final":
+        at = float(long.visit_times()[-1])
     C = np.zeros((G, len(keys)))  # group g's slope (or value at `at`) in coefficients
     for i, key in enumerate(keys):
         for g in range(G):
@@ -63,7 +66,7 @@ def numeric_contrast(h: Hypothesis, long: Long) -> np.ndarray:
 
 
 def categorical_contrast(h: Hypothesis, long: Long, times: np.ndarray) -> np.ndarray:
-    """Rows L for ``y ~ visit [* group]``: the trend (or average) of the model's visit means."""
+    """Rows L for ``y ~ visit [* group]``: the trend (average, final value) of the model's visit means."""
     keys = _keys(long, True)
     G, K = max(long.n_groups, 1), long.n_visits
     w = visit_weights(h, times)

@@ -4,9 +4,10 @@ Every method estimates the same quantity for a hypothesis (see
 :class:`~lmm_teach.methods.base.Hypothesis`): the groups' curves are combined
 with the weights ``groups(G)`` and summarised over time as a slope (the
 least-squares trend of the visit means on the *observed* mean visit times, or
-the coefficient of time of a numeric-time model) or as the average over the
-visits.  The truths are those of :class:`lmm_teach.Design`, whose two arms
-are A (reference) and B.
+the coefficient of time of a numeric-time model), as the average over the
+visits, or as the value at the final visit (a numeric-time model's line at the
+final visit's observed mean time).  The truths are those of
+:class:`lmm_teach.Design`, whose two arms are A (reference) and B.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 
 from lmm_teach.methods.base import Hypothesis
 
-__all__ = ["HYPOTHESES", "hypotheses_for"]
+__all__ = ["HYPOTHESES", "estimand_words", "hypotheses_for"]
 
 
 def _average(G: int) -> np.ndarray:
@@ -46,6 +47,12 @@ def _truth_arm_time(design) -> float:
     return design.arm_slope_effect if design.arms else math.nan
 
 
+def _truth_final(design) -> float:
+    if not design.arms:
+        return math.nan
+    return design.arm_effect + design.arm_slope_effect * float(design.visit_times[-1])
+
+
 TIME = Hypothesis(
     key="time", label="time", question="Does the outcome change over time?",
     estimand="change per unit of time, averaged over the arms (each arm weighted equally)",
@@ -58,9 +65,22 @@ ARM_TIME = Hypothesis(
     key="arm x time", label="arm x time", question="Do the arms change differently over time?",
     estimand="arm B's change per unit of time minus arm A's",
     over_time="slope", groups=_versus_reference, truth=_truth_arm_time, needs_groups=True)
+#: A trial's primary question: the treatment effect at the end of the study (the MMRM's LS-mean
+#: difference at the last visit, what a regulator reads first; ICH E9(R1)).
+FINAL = Hypothesis(
+    key="final", label="arm at the final visit", question="Do the arms differ at the final visit?",
+    estimand="arm B minus arm A at the final visit",
+    over_time="final", groups=_versus_reference, truth=_truth_final, needs_groups=True)
 
 #: The hypotheses, in display order, by key.
-HYPOTHESES = {h.key: h for h in (TIME, ARM, ARM_TIME)}
+HYPOTHESES = {h.key: h for h in (TIME, ARM, ARM_TIME, FINAL)}
+
+# What a hypothesis over the arms estimates, in words: with two groups (B, A) and with more (the omnibus).
+_TWO_GROUPS = {"arm": "{b} minus {a}, averaged over the visits",
+               "arm x time": "{b}'s change per unit of time minus {a}'s",
+               "final": "{b} minus {a} at the final visit"}
+_SEVERAL_GROUPS = {"arm": "differences", "arm x time": "differences in change per unit of time",
+                   "final": "differences at the final visit"}
 
 
 def hypotheses_for(n_groups: int) -> tuple[Hypothesis, ...]:
@@ -75,10 +95,7 @@ def estimand_words(h: Hypothesis, n_groups: int, group_levels=None) -> str:
         return "change per unit of time" if n_groups < 2 else h.estimand.replace("the arms", f"the {n_groups} arms"
                                                                                    if n_groups > 2 else "the arms")
     if n_groups > 2:
-        what = "differences" if h.key == "arm" else "differences in change per unit of time"
+        what = _SEVERAL_GROUPS[h.key]
         return (f"{n_groups - 1} {what} ({', '.join(f'{b} - {levels[0]}' for b in levels[1:])}): "
                 "one omnibus test, no single estimate")
-    a, b = levels[0], levels[1]
-    if h.key == "arm":
-        return f"{b} minus {a}, averaged over the visits"
-    return f"{b}'s change per unit of time minus {a}'s"
+    return _TWO_GROUPS[h.key].format(a=levels[0], b=levels[1])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from scipy import special, stats
@@ -10,13 +12,13 @@ from lmm_teach.kenward_roger import adjusted_vcov
 from lmm_teach.lmm.terms import fixed_design, level_label
 from lmm_teach.mmrm.engine import evaluate, kr_pieces
 from lmm_teach.mmrm.inference import Inference
-from lmm_teach.mmrm.optimize import minimize
+from lmm_teach.mmrm.optimize import OPTIMIZERS, minimize
 from lmm_teach.mmrm.problem import Problem, build_problem
 from lmm_teach.mmrm.result import MMRMResult
 from lmm_teach.mmrm.structures import get_structure
 from lmm_teach.validate import DataError
 
-__all__ = ["fit_mmrm", "DF_METHODS"]
+__all__ = ["fit_mmrm", "fit_problem", "ProblemFit", "DF_METHODS"]
 
 DF_METHODS = ("satterthwaite", "kenward-roger", "residual", "between-within")
 
@@ -35,11 +37,9 @@ def _start(pr: Problem) -> tuple[np.ndarray, np.ndarray]:
     yv = pr.y2[pr.mask]
     beta = np.linalg.lstsq(X, yv, rcond=None)[0]
     res = np.where(pr.mask, pr.y2 - pr.X3 @ beta, np.nan)
-    frame = pd.DataFrame(res)
-    sd = frame.std(ddof=0).to_numpy()
+    sd, corr = _pairwise_moments(res, pr.mask)
     pooled = float(np.sqrt(np.nanmean(res ** 2))) or 1.0
     sd = np.where(np.isfinite(sd) & (sd > 1e-8 * pooled), sd, pooled)
-    corr = frame.corr(min_periods=3).to_numpy()
     st = pr.structure
     default = st.start(np.full(pr.n_visits, pooled), np.eye(pr.n_visits))
     with np.errstate(all="ignore"):
@@ -50,6 +50,26 @@ def _start(pr: Problem) -> tuple[np.ndarray, np.ndarray]:
     if not np.all(np.isfinite(guess)):
         guess = default
     return guess, default
+
+
+def _pairwise_moments(res: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column SDs (ddof 0) and pairwise-complete correlations (at least 3 pairs), NaN where undefined:
+    pandas' ``DataFrame.std(ddof=0)`` and ``DataFrame.corr(min_periods=3)`` without a DataFrame."""
+    m = mask.astype(float)
+    r = np.where(mask, res, 0.0)
+    with np.errstate(all="ignore"):
+        n1 = m.sum(axis=0)
+        mean1 = r.sum(axis=0) / n1
+        sd = np.sqrt(((r - mean1) ** 2 * m).sum(axis=0) / n1)
+        n = m.T @ m                      # rows where both visits are observed
+        sa = r.T @ m                     # sum of visit a over those rows
+        saa = (r * r).T @ m
+        sab = r.T @ r
+        cov = sab - sa * sa.T / n
+        va = saa - sa * sa / n
+        corr = cov / np.sqrt(va * va.T)
+    corr[n < 3] = np.nan
+    return sd, np.clip(corr, -1.0, 1.0)
 
 
 def _identifiable(pr: Problem) -> None:
@@ -125,22 +145,13 @@ def fit_mmrm(data: pd.DataFrame, *, y: str, subject: str, visit: str, between: s
         else:
             guess = user
     r_start = None if (exact or start is not None) else st.r_start(pr.n_visits)
-    opt = minimize(pr, guess, reml=reml, fallback_start=default, r_start=r_start)
-    if not np.isfinite(opt.f):
-        raise DataError(f"the {st.name} ({st.label}) covariance could not be fitted: every optimiser met a "
-                        "covariance matrix that is not positive definite; try a simpler structure")
-    ev = evaluate(pr, opt.theta, order=2, reml=reml)
+    opt, ev, theta_vcov, singular = _optimum(pr, guess, default, reml=reml, r_start=r_start)
     if not opt.converged:
         warnings.append(f"the {st.name} fit did not converge ({opt.message}); the numbers are from the best "
                         "point found and may be unreliable: try a simpler structure")
-    w, _ = np.linalg.eigh(ev.hess)
-    if w[0] <= 1e-8 * max(1.0, abs(w[-1])):
-        theta_vcov = np.linalg.pinv(ev.hess)
+    if singular:
         warnings.append(f"the data barely identify the {k} parameters of the {st.name} covariance (its "
                         "information matrix is singular): standard errors and df may be unreliable")
-    else:
-        theta_vcov = np.linalg.inv(ev.hess)
-    theta_vcov = (theta_vcov + theta_vcov.T) / 2
     phi = ev.phi
     vcov = phi
     if dfm == "kenward-roger":
@@ -187,6 +198,79 @@ def fit_mmrm(data: pd.DataFrame, *, y: str, subject: str, visit: str, between: s
         columns={"y": y, "subject": subject, "visit": visit, "between": between, "time": time},
         conf_level=conf_level, cov_matrix=varcorr,
     )
+
+
+def _optimum(pr: Problem, guess, default, *, reml: bool, r_start, optimizers=OPTIMIZERS):
+    """Minimise; ``(optimum, evaluation with Hessian, covariance of theta-hat, information singular?)``."""
+    st = pr.structure
+    opt = minimize(pr, guess, reml=reml, fallback_start=default, r_start=r_start, optimizers=optimizers)
+    if not np.isfinite(opt.f):
+        raise DataError(f"the {st.name} ({st.label}) covariance could not be fitted: every optimiser met a "
+                        "covariance matrix that is not positive definite; try a simpler structure")
+    ev = evaluate(pr, opt.theta, order=2, reml=reml)
+    w, _ = np.linalg.eigh(ev.hess)
+    singular = bool(w[0] <= 1e-8 * max(1.0, abs(w[-1])))
+    theta_vcov = np.linalg.pinv(ev.hess) if singular else np.linalg.inv(ev.hess)
+    return opt, ev, (theta_vcov + theta_vcov.T) / 2, singular
+
+
+@dataclass(frozen=True, eq=False)
+class ProblemFit:
+    """An MMRM fitted to a :class:`~lmm_teach.mmrm.problem.Problem` without tables: what a method reads.
+
+    ``contrast(l)`` and ``test(L)`` have the signatures of
+    :meth:`lmm_teach.LMMResult.contrast` and :meth:`~lmm_teach.LMMResult.test`
+    (Satterthwaite df, as R's ``mmrm`` by default); ``sigma`` is the visit x
+    visit covariance; ``singular`` says that the covariance parameters'
+    information matrix is singular (SEs and df may then be unreliable).
+    """
+
+    inference: Inference
+    sigma: np.ndarray
+    theta: np.ndarray
+    loglik: float
+    converged: bool
+    optimizer: str
+    singular: bool
+    n_subjects: int
+    n_obs: int
+
+    @property
+    def beta(self) -> np.ndarray:
+        return self.inference.beta
+
+    def contrast(self, l) -> tuple[float, float, float, float]:
+        """``(estimate, se, df, p)`` of ``l @ beta``: t test with Satterthwaite df."""
+        est, se, df, _, p = self.inference.test_1d(l)
+        return est, se, df, p
+
+    def test(self, L) -> tuple[float, float, float, float]:
+        """``(F, df_num, df_den, p)`` of ``L @ beta = 0``, Satterthwaite df."""
+        return self.inference.test_md(L)
+
+
+def fit_problem(pr: Problem, *, reml: bool = True) -> ProblemFit:
+    """REML (or ML) fit of a Problem straight to the optimum (Newton with the exact Hessian).
+
+    The path of a Monte Carlo replicate and of the method registry
+    (:mod:`lmm_teach.methods.mmrm`): no tables and no R-style L-BFGS-B run,
+    whose stopping point :func:`fit_mmrm` reproduces by default (``exact=False``)
+    and which lies within about 1e-4 of this optimum.  Satterthwaite df.
+
+    Raises
+    ------
+    DataError
+        When the covariance cannot be estimated (too many parameters, two visits never seen together,
+        no positive definite covariance found).
+    """
+    _identifiable(pr)
+    guess, default = _start(pr)
+    opt, ev, theta_vcov, singular = _optimum(pr, guess, default, reml=reml, r_start=None,
+                                             optimizers=("newton", "bfgs"))
+    inf = Inference(beta=ev.beta, vcov=ev.phi, phi=ev.phi, W=theta_vcov, P=ev.P, method="satterthwaite")
+    return ProblemFit(inference=inf, sigma=ev.sigma, theta=np.asarray(opt.theta, float), loglik=-float(opt.f),
+                      converged=bool(opt.converged), optimizer=opt.optimizer, singular=singular,
+                      n_subjects=pr.n_subjects, n_obs=pr.n_obs)
 
 
 def _plain_df(pr: Problem, dfm: str):

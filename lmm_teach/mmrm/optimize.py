@@ -26,7 +26,7 @@ from scipy import optimize as sopt
 from lmm_teach.mmrm.engine import evaluate
 from lmm_teach.mmrm.problem import Problem
 
-__all__ = ["Optimum", "minimize"]
+__all__ = ["OPTIMIZERS", "Optimum", "minimize"]
 
 GRAD_TOL = 1e-5
 R_SLACK = 1e-3  # how far below the exact optimum R's own optimiser may stop and still be kept
@@ -132,9 +132,16 @@ def _r_lbfgsb(pr: Problem, theta: np.ndarray, reml: bool):
     return res.x, ev, int(res.nit), ok, str(res.message)
 
 
+#: The optimisers :func:`minimize` tries, in order.
+OPTIMIZERS = ("newton", "bfgs", "l-bfgs-b", "nelder-mead")
+
+
 def minimize(pr: Problem, start: np.ndarray, *, reml: bool, fallback_start: np.ndarray | None = None,
-             r_start: np.ndarray | None = None) -> Optimum:
+             r_start: np.ndarray | None = None, optimizers: tuple[str, ...] = OPTIMIZERS) -> Optimum:
     """Try the optimisers in order from ``start``; the first that reaches a minimum is kept.
+
+    ``optimizers`` may leave out the slow last resorts (a Monte Carlo replicate whose likelihood has no
+    interior optimum should fail in a second, not in a minute of Nelder-Mead).
 
     With ``r_start`` (R mmrm's standard start), R's own L-BFGS-B run is made too and kept when
     it converged (R's rule: optimiser success and a positive definite Hessian) to within
@@ -143,7 +150,7 @@ def minimize(pr: Problem, start: np.ndarray, *, reml: bool, fallback_start: np.n
     tried = []
     best = None
     r_run = _r_lbfgsb(pr, r_start, reml) if r_start is not None else None
-    for name in ("newton", "bfgs", "l-bfgs-b", "nelder-mead"):
+    for name in optimizers:
         x0 = start
         if best is not None and np.isfinite(best[1].f):
             x0 = best[0]

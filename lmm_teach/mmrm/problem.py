@@ -18,7 +18,7 @@ from lmm_teach.lmm.terms import FixedDesign, factor_codes, fixed_design, level_l
 from lmm_teach.mmrm.structures import Structure
 from lmm_teach.validate import Columns, DataError, check_long_arrays
 
-__all__ = ["Problem", "build_problem"]
+__all__ = ["Problem", "build_problem", "problem_from_arrays"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,7 +39,7 @@ class Problem:
     gn: np.ndarray          # (Gn,) subjects in the group
     gy: np.ndarray          # (Gn, V) sum of the group's outcomes per visit
     gyy: np.ndarray         # (Gn, V, V) sum of y y' over the group's subjects
-    design: FixedDesign
+    design: FixedDesign | None  # None when built from arrays (problem_from_arrays)
     visits: tuple           # visit levels, sorted
     groups: tuple           # between levels, sorted (empty without a between factor)
     group_of: np.ndarray | None  # (N,) between level code of each subject
@@ -101,21 +101,71 @@ def build_problem(data: pd.DataFrame, *, y: str, subject: str, visit: str, betwe
     n_obs = len(vcodes)
     if n_obs - p < 1:
         raise DataError(f"{n_obs} measurements cannot estimate {p} fixed effects and a covariance")
+    group_of, groups = None, ()
+    if between is not None:
+        bcodes, blevels = factor_codes(v[between])
+        group_of = np.zeros(N, dtype=np.intp)
+        group_of[scodes] = bcodes
+        groups = tuple(blevels)
+    return _layout(structure, X, v[y], scodes, vcodes, N, V, group_of,
+                   time=v[time] if structure.spatial else None, design=design, visits=tuple(vlevels),
+                   groups=groups, subjects=tuple(slevels), columns=cols, n_dropped=la.n_dropped,
+                   notes=tuple(notes), subject_label=lambda s: _show(slevels[s]), time_name=time)
+
+
+def problem_from_arrays(*, y: np.ndarray, X: np.ndarray, subject: np.ndarray, visit: np.ndarray, n_visits: int,
+                        group: np.ndarray | None = None, structure: Structure,
+                        time: np.ndarray | None = None) -> Problem:
+    """The Problem of data already held as arrays (no DataFrame, no checks of columns).
+
+    ``X`` is the treatment-coded ``y ~ visit [* group]`` design of the rows, with
+    columns in :func:`lmm_teach.lmm.terms.fixed_design`'s order; ``subject``
+    any integer codes, ``visit`` codes 0 .. ``n_visits`` - 1 and ``group`` the
+    between codes (constant within subject).  Raises ``DataError`` (a
+    ``ValueError``) when a subject has two rows at one visit.  The Problem carries no names
+    (``design`` is None): it serves :func:`lmm_teach.mmrm.fit.fit_problem`.
+    """
+    uniq, scodes = np.unique(np.asarray(subject), return_inverse=True)
+    scodes = scodes.reshape(-1)
+    vcodes = np.asarray(visit, dtype=np.intp)
+    N, V = len(uniq), int(n_visits)
+    key = scodes.astype(np.int64) * V + vcodes
+    if np.unique(key).size < key.size:
+        raise DataError("a subject has two measurements at one visit: an MMRM needs at most one measurement "
+                        "per subject and visit (average them or use a finer visit label)")
+    group_of = None
+    if group is not None:
+        group_of = np.zeros(N, dtype=np.intp)
+        group_of[scodes] = np.asarray(group, dtype=np.intp)
+    cols = Columns(y="y", subject="subject", time="time" if time is not None else None, visit="visit",
+                   between="group" if group is not None else None)
+    return _layout(structure, np.asarray(X, float), np.asarray(y, float), scodes, vcodes, N, V, group_of,
+                   time=time, design=None, visits=tuple(f"#{j + 1}" for j in range(V)),
+                   groups=tuple(range(int(group_of.max()) + 1)) if group_of is not None else (),
+                   subjects=tuple(range(N)), columns=cols, n_dropped=0, notes=(),
+                   subject_label=lambda s: repr(int(uniq[s])), time_name="time")
+
+
+def _layout(structure, X, yv, scodes, vcodes, N, V, group_of, *, time, design, visits, groups, subjects, columns,
+            n_dropped, notes, subject_label, time_name) -> Problem:
+    """Lay rows out in padded per-subject blocks, find the visit patterns and the groups of like subjects."""
+    p = X.shape[1]
+    n_obs = len(vcodes)
     X3 = np.zeros((N, V, p))
     y2 = np.zeros((N, V))
     mask = np.zeros((N, V), dtype=bool)
     X3[scodes, vcodes] = X
-    y2[scodes, vcodes] = v[y]
+    y2[scodes, vcodes] = yv
     mask[scodes, vcodes] = True
     dist = t2 = None
     if structure.spatial:
         t2 = np.zeros((N, V))
-        t2[scodes, vcodes] = v[time]
+        t2[scodes, vcodes] = time
         dist = np.abs(t2[:, :, None] - t2[:, None, :]) * (mask[:, :, None] & mask[:, None, :])
         same = (dist == 0) & (mask[:, :, None] & mask[:, None, :]) & ~np.eye(V, dtype=bool)
         if same.any():
             s = int(np.argwhere(same)[0][0])
-            raise DataError(f"subject {_show(slevels[s])} has two measurements at the same {time!r}: the "
+            raise DataError(f"subject {subject_label(s)} has two measurements at the same {time_name!r}: the "
                             f"{structure.name} covariance would give them correlation 1; check the time column")
     weights = 1 << np.arange(V, dtype=np.int64) if V < 62 else None
     if weights is not None:
@@ -127,12 +177,6 @@ def build_problem(data: pd.DataFrame, *, y: str, subject: str, visit: str, betwe
                                                      return_inverse=True, return_counts=True)
     pat_idx = pat_idx.reshape(-1)
     pat_mask = mask[pat_first]
-    groups, group_of = (), None
-    if between is not None:
-        bcodes, blevels = factor_codes(v[between])
-        group_of = np.zeros(N, dtype=np.intp)
-        group_of[scodes] = bcodes
-        groups = tuple(blevels)
     # subjects with the same observed visits and the same between level have the same X_i and Sigma_i:
     # the likelihood needs only their count and the sums of y and y y'
     gkey = pat_idx * max(len(groups), 1) + (group_of if group_of is not None else 0)
@@ -146,6 +190,5 @@ def build_problem(data: pd.DataFrame, *, y: str, subject: str, visit: str, betwe
     return Problem(structure=structure, X3=X3, y2=y2, mask=mask, dist=dist, times=t2, pat_idx=pat_idx,
                    pat_mask=pat_mask, pat_count=pat_count, gpat=pat_idx[g_first], gX=X3[g_first], gn=gn.astype(float),
                    gy=gy, gyy=gyy, design=design,
-                   visits=tuple(vlevels),
-                   groups=groups, group_of=group_of, subjects=tuple(slevels), n_obs=n_obs, columns=cols,
-                   n_dropped=la.n_dropped, notes=tuple(notes))
+                   visits=visits, groups=groups, group_of=group_of, subjects=subjects, n_obs=n_obs,
+                   columns=columns, n_dropped=n_dropped, notes=notes)

@@ -12,6 +12,7 @@ performance measures and their Monte Carlo standard errors).
 
 from lmm_teach.montecarlo.study import (
     ANALYSES,
+    DEFAULT_ANALYSES,
     MonteCarloResult,
     SweepResult,
     format_table,
@@ -21,5 +22,5 @@ from lmm_teach.montecarlo.study import (
     truth_of,
 )
 
-__all__ = ["ANALYSES", "MonteCarloResult", "SweepResult", "format_table", "monte_carlo", "monte_carlo_stepwise",
-           "sweep", "truth_of"]
+__all__ = ["ANALYSES", "DEFAULT_ANALYSES", "MonteCarloResult", "SweepResult", "format_table", "monte_carlo",
+           "monte_carlo_stepwise", "sweep", "truth_of"]

@@ -10,20 +10,24 @@ covers the truth.  :func:`sweep` repeats a study over the values of one knob
 The analyses and hypotheses
 ---------------------------
 The analyses are the methods of the registry (:data:`lmm_teach.methods.METHODS`:
-``"lmm"``, ``"lmm_wald"``, ``"lmm_categorical"``, ``"anova"``, ``"ols"``, and
-any method added there), each defined once with its model, its test and its
-estimate of every hypothesis; a replicate runs the very functions
+``"lmm"``, ``"lmm_wald"``, ``"lmm_categorical"``, ``"mmrm"``, ``"anova"``,
+``"ols"``, and any method added there), each defined once with its model, its
+test and its estimate of every hypothesis; a replicate runs the very functions
 :func:`lmm_teach.analyze` runs, so replicate ``i`` of a study gives the
 numbers of the Compare table of ``simulate(design,
-seed=numpy.random.SeedSequence(seed, spawn_key=(i,)))``.  A study tabulates
-the hypotheses ``"time"`` (change per unit of time, averaged over the arms)
-and, with arms, ``"arm x time"`` (B's change per unit of time minus A's);
-their estimands and truths are those of
-:data:`lmm_teach.methods.HYPOTHESES`.  The visit-based methods (categorical
-LMM, RM-ANOVA) test the whole visit profile with an F test and estimate the
-least-squares trend of their visit means on the observed mean visit times.
-The rejection rate comes from each analysis' own test (t, z or F); under a
-true null it is the type-I error rate, otherwise the power.
+seed=numpy.random.SeedSequence(seed, spawn_key=(i,)))``.  Without
+``analyses`` a study runs :data:`DEFAULT_ANALYSES` (all but the MMRM, whose
+fit costs about as much per replicate as the others' together: name it,
+``analyses=(..., "mmrm")``).  A study tabulates the hypotheses ``"time"``
+(change per unit of time, averaged over the arms) and, with arms, ``"arm x
+time"`` (B's change per unit of time minus A's) and ``"final"`` (B minus A at
+the final visit, a trial's primary question); their estimands and truths are
+those of :data:`lmm_teach.methods.HYPOTHESES`.  The visit-based methods
+(categorical LMM, MMRM, RM-ANOVA) test the whole visit profile with an F test
+and estimate the least-squares trend of their visit means on the observed
+mean visit times; "final" is the contrast of their final visit's means, with
+its t test.  The rejection rate comes from each analysis' own test (t, z or
+F); under a true null it is the type-I error rate, otherwise the power.
 
 Performance measures and their Monte Carlo standard errors are those of
 Morris, White & Crowther (2019, *Stat Med* 38:2074); see
@@ -77,10 +81,10 @@ from lmm_teach.jsonable import plain, records
 from lmm_teach.methods import HYPOTHESES
 from lmm_teach.montecarlo.run import default_workers, run_chunks, run_chunks_stepwise, seed_sequence, start_pool
 from lmm_teach.montecarlo.stats import TABLE_COLUMNS, performance
-from lmm_teach.montecarlo.worker import ANALYSES, FIELDS, LABELS, TESTS, Plan, run_chunk, slots_for
+from lmm_teach.montecarlo.worker import ANALYSES, DEFAULT_ANALYSES, FIELDS, LABELS, TESTS, Plan, run_chunk, slots_for
 
-__all__ = ["ANALYSES", "MonteCarloResult", "SweepResult", "monte_carlo", "monte_carlo_stepwise", "sweep",
-           "truth_of"]
+__all__ = ["ANALYSES", "DEFAULT_ANALYSES", "MonteCarloResult", "SweepResult", "monte_carlo", "monte_carlo_stepwise",
+           "sweep", "truth_of"]
 
 REPLICATE_COLUMNS = ("rep", "analysis", "hypothesis", "estimate", "se", "p", "reject", "ci_low",
                      "ci_high", "covered", "n_subjects", "n_obs", "singular", "failed")
@@ -203,7 +207,7 @@ def monte_carlo(
     *,
     n_reps: int,
     seed: Any,
-    analyses: Sequence[str] = ANALYSES,
+    analyses: Sequence[str] = DEFAULT_ANALYSES,
     alpha: float = 0.05,
     progress: Callable[[int, int], Any] | None = None,
     executor=None,
@@ -224,8 +228,9 @@ def monte_carlo(
         entropy, a Generator gives 128 random bits; either way ``result.seed``
         repeats the study.
     analyses : sequence of str
-        Any of ``"lmm", "lmm_wald", "lmm_categorical", "anova", "ols"``
-        (default: all), see the module docstring.
+        Any of ``"lmm", "lmm_wald", "lmm_categorical", "mmrm", "anova", "ols"``
+        (default: :data:`DEFAULT_ANALYSES`, all but ``"mmrm"``), see the module
+        docstring.
     alpha : float
         Significance level of the tests; CIs are ``1 - alpha``.
     progress : callable, optional
@@ -279,7 +284,7 @@ def monte_carlo_stepwise(
     *,
     n_reps: int,
     seed: Any,
-    analyses: Sequence[str] = ANALYSES,
+    analyses: Sequence[str] = DEFAULT_ANALYSES,
     alpha: float = 0.05,
     progress: Callable[[int, int], Any] | None = None,
     cancel=None,

@@ -23,16 +23,20 @@ from lmm_teach.methods import HYPOTHESES, METHODS, long_from_simulation
 from lmm_teach.montecarlo.run import Chunk
 from lmm_teach.simulate import simulate_arrays
 
-__all__ = ["ANALYSES", "FIELDS", "LABELS", "STUDIED", "TESTS", "Plan", "check_fit", "run_chunk", "slots_for"]
+__all__ = ["ANALYSES", "DEFAULT_ANALYSES", "FIELDS", "LABELS", "STUDIED", "TESTS", "Plan", "check_fit", "run_chunk",
+           "slots_for"]
 
 #: The analyses a study can run, in display order: the registry's methods.
 ANALYSES = tuple(METHODS)
+#: The analyses a study runs when none are named (``Method.default_study``; the MMRM is asked for by key).
+DEFAULT_ANALYSES = tuple(k for k, m in METHODS.items() if m.default_study)
 #: What a learner reads in the table's ``method`` column (from the registry).
 LABELS = {k: m.label for k, m in METHODS.items()}
 #: The test behind each analysis' rejection rate (from the registry).
 TESTS = {k: m.test for k, m in METHODS.items()}
-#: The hypotheses a study tabulates (with arms; "time" alone without).
-STUDIED = ("time", "arm x time")
+#: The hypotheses a study tabulates (with arms; "time" alone without): the change over time, the
+#: difference in change, and a trial's primary question, the difference at the final visit.
+STUDIED = ("time", "arm x time", "final")
 
 FIELDS = ("estimate", "se", "p", "ci_low", "ci_high", "n_subjects", "n_obs")
 

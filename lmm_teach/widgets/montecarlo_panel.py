@@ -40,7 +40,7 @@ import numpy as np
 
 from lmm_teach.design import Design
 from lmm_teach.methods import METHODS
-from lmm_teach.montecarlo import ANALYSES, MonteCarloResult, monte_carlo
+from lmm_teach.montecarlo import ANALYSES, DEFAULT_ANALYSES, MonteCarloResult, monte_carlo
 from lmm_teach.montecarlo.run import parallel_available
 from lmm_teach.montecarlo.study import monte_carlo_stepwise
 from lmm_teach.plots import set_factors, update_sources
@@ -217,7 +217,9 @@ class MonteCarloPanel(Panel):
     seed : int
         The study's seed: the same seed and design give the same table.
     analyses : sequence of str
-        Methods ticked at start (see :data:`lmm_teach.montecarlo.ANALYSES`).
+        Methods ticked at start (default :data:`lmm_teach.montecarlo.DEFAULT_ANALYSES`: every method of
+        the registry but the MMRM, whose box is there unticked: its fit costs about as much per
+        replicate as the others' together).
     alpha : float
         Significance level; the CIs are ``1 - alpha``.
     executor, n_workers, chunk_size
@@ -258,7 +260,7 @@ class MonteCarloPanel(Panel):
     """
 
     def __init__(self, design: Design | None = None, *, explorer=None, n_reps: int = DEFAULT_REPS,
-                 seed: int = 1, analyses=ANALYSES, alpha: float = 0.05, executor=None,
+                 seed: int = 1, analyses=DEFAULT_ANALYSES, alpha: float = 0.05, executor=None,
                  n_workers: int | None = None, chunk_size: int | None = None, max_reps: int = MAX_REPS):
         if design is not None and not isinstance(design, Design):
             raise TypeError(f"design must be a lmm_teach.Design, got {type(design).__name__}")
