@@ -120,6 +120,7 @@ def test_simulate_preset_and_list_option():
           "--method", "ml", "--df", "kenward-roger"], "needs --method reml"),
         (["fit", str(DATA / "seed_bp.csv"), "--y", "bp", "--subject", "patient", "--time", "time_num",
           "--df", "containment"], "invalid choice"),
+        (["power", "--analyses", "lmm,gee"], "unknown method 'gee'; choose among lmm, lmm_wald"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, words):
@@ -155,3 +156,26 @@ def test_power_runs_a_small_study():
     assert status == 0, err
     got = json.loads(out)
     assert got["n_reps"] == 20
+
+
+def test_power_studies_the_mmrm_when_asked_and_says_what_the_study_shows():
+    # 60 patients, own slopes, strong MAR dropout: the text output lists the MMRM's rows (the final visit
+    # too) and ends with the reading, the same sentences as the Monte Carlo panel's
+    args = ["power", "--n-subjects", "60", "--visit-times", "0,1,2", "--arms", "yes", "--arm-slope-effect", "-1",
+            "--sd-slope", "1.5", "--mar-dropout", "0.3", "--dropout-strength", "2", "--reps", "12", "--seed", "4",
+            "--workers", "1", "--analyses", "mmrm,anova"]
+    status, out, err = run(*args)
+    assert status == 0, err
+    assert "MMRM, unstructured" in out and "RM-ANOVA, complete cases" in out and "LMM, numeric" not in out
+    assert "final" in out
+    assert "What the study shows:" in out
+    assert "The true difference between the arms at the final visit (arm B minus arm A) is -2." in out
+    assert "Only 12 replicates" in out
+    status, out, err = run(*args[:-2], "--analyses", "mmrm", "--format", "json")
+    got = json.loads(out)
+    assert status == 0 and got["analyses"] == ["mmrm"]
+    assert [r["hypothesis"] for r in got["table"]] == ["time", "arm x time", "final"]
+    # without --analyses: every method but the MMRM
+    status, out, err = run("power", "--n-subjects", "10", "--visit-times", "0,1,2", "--reps", "4", "--seed", "1",
+                           "--workers", "1", "--format", "json")
+    assert status == 0 and "mmrm" not in json.loads(out)["analyses"]

@@ -17,7 +17,7 @@ from lmm_teach.cli import main  # noqa: E402
 from lmm_teach.montecarlo.run import executor_workers, pick_chunk_size  # noqa: E402
 
 DESIGN = Design(n_subjects=12, visit_times=(0, 1, 2), mar_dropout=0.1)
-ANALYSES = ("lmm", "anova", "ols")
+ANALYSES = ("lmm", "mmrm", "anova", "ols")  # the MMRM too: a method run only when asked
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +61,13 @@ def test_sweep_on_the_cluster_equals_the_local_sweep(client):
 def test_power_command_on_a_scheduler(client):
     address = client.scheduler.address
     args = ["power", "--n-subjects", "12", "--visit-times", "0,1,2", "--reps", "16", "--seed", "5",
-            "--format", "json"]
+            "--analyses", "lmm,mmrm", "--format", "json"]
     out_cluster, out_local = io.StringIO(), io.StringIO()
     assert main([*args, "--scheduler", address], stdout=out_cluster) == 0
     assert main([*args, "--workers", "1"], stdout=out_local) == 0
     cluster_res, local_res = json.loads(out_cluster.getvalue()), json.loads(out_local.getvalue())
     assert cluster_res["table"] == local_res["table"] and cluster_res["n_done"] == 16
+    assert cluster_res["analyses"] == ["lmm", "mmrm"]
 
 
 def test_power_command_refuses_workers_with_a_scheduler(client):

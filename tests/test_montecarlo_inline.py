@@ -24,7 +24,7 @@ from lmm_teach.montecarlo.study import monte_carlo_stepwise
 from lmm_teach.widgets.montecarlo_panel import MonteCarloPanel
 
 DESIGN = Design(n_subjects=12, visit_times=(0, 1, 2), mar_dropout=0.1)
-ANALYSES = ("lmm", "anova", "ols")
+ANALYSES = ("lmm", "mmrm", "anova", "ols")
 N_REPS = 24
 SEED = 7
 

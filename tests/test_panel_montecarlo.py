@@ -356,6 +356,27 @@ def test_controls_are_labelled_and_bounded():
     assert panel.rejection_figure is None and not panel.charts.children  # built at the first Run
 
 
+def test_the_mmrm_box_comes_from_the_registry_and_runs_when_ticked():
+    # The panel builds its boxes from the registry: ticking the MMRM's runs it, its bars take its colour,
+    # and the reading names it (30 patients x 3 visits: its 6 covariance parameters are estimable).
+    from lmm_teach.methods import METHODS as REGISTRY
+    from lmm_teach.plots.montecarlo import bias_data
+
+    design = Design(n_subjects=30, visit_times=(0, 1, 2), arms=True, arm_slope_effect=-0.5, mar_dropout=0.1)
+    panel = MonteCarloPanel(design, n_reps=12, seed=2, analyses=("anova",), n_workers=1)
+    panel.methods["mmrm"].value = True
+    assert panel.analyses == ("mmrm", "anova")
+    assert panel.run(wait=True), panel.status.text
+    assert panel.result.analyses == ("mmrm", "anova") and panel.result.table["n_failed"].sum() == 0
+    bars = panel.bias_sources["bars"].data
+    colours = dict(zip(bars["analysis"], bars["colour"], strict=True))
+    assert colours == {"mmrm": REGISTRY["mmrm"].colour, "anova": REGISTRY["anova"].colour}
+    assert "the unstructured MMRM" in panel.reading_html.value
+    # a method the registry does not know is drawn grey, never in another method's colour
+    odd = panel.result.table.assign(analysis="gee", method="GEE")
+    assert set(bias_data(odd)["bars"]["colour"]) == {"#9A9A9A"}
+
+
 def test_the_charts_appear_with_the_first_study(finished):
     assert "lmm-bokeh" in _classes(finished.layout) and len(finished.charts.children) == 3
     assert {"lmm-plot-mc-rejection", "lmm-plot-mc-bias", "lmm-plot-mc-coverage"} <= {

@@ -27,7 +27,9 @@ those of :data:`lmm_teach.methods.HYPOTHESES`.  The visit-based methods
 and estimate the least-squares trend of their visit means on the observed
 mean visit times; "final" is the contrast of their final visit's means, with
 its t test.  The rejection rate comes from each analysis' own test (t, z or
-F); under a true null it is the type-I error rate, otherwise the power.
+F); under a true null it is the type-I error rate, otherwise the power.  A
+plain-language reading of a study (:func:`lmm_teach.montecarlo.in_words.reading`:
+power, bias and why, coverage) ends its ``summary()``.
 
 Performance measures and their Monte Carlo standard errors are those of
 Morris, White & Crowther (2019, *Stat Med* 38:2074); see
@@ -79,6 +81,7 @@ import pandas as pd
 from lmm_teach.design import Design
 from lmm_teach.jsonable import plain, records
 from lmm_teach.methods import HYPOTHESES
+from lmm_teach.montecarlo.in_words import reading
 from lmm_teach.montecarlo.run import default_workers, run_chunks, run_chunks_stepwise, seed_sequence, start_pool
 from lmm_teach.montecarlo.stats import TABLE_COLUMNS, performance
 from lmm_teach.montecarlo.worker import ANALYSES, DEFAULT_ANALYSES, FIELDS, LABELS, TESTS, Plan, run_chunk, slots_for
@@ -151,11 +154,13 @@ class MonteCarloResult:
     warnings: tuple[str, ...] = ()
 
     def summary(self) -> str:
-        """Readable text: the study, the table, the warnings."""
+        """Readable text: the study, the table, its reading in words (:func:`~lmm_teach.montecarlo.in_words.reading`),
+        the warnings."""
         head = (f"Monte Carlo study: {self.n_done} of {self.n_reps} replicates"
                 f"{' (stopped)' if self.cancelled else ''}, alpha = {self.alpha:g}, seed = {self.seed}, "
                 f"{self.elapsed:.1f} s")
         lines = [head, self.design.describe(), "", format_table(self.table)]
+        lines += ["", "What the study shows:"] + [f"  - {s}" for s in reading(self)]
         if self.warnings:
             lines += ["", "Warnings:"] + [f"  - {w}" for w in self.warnings]
         return "\n".join(lines)

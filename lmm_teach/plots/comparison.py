@@ -14,7 +14,7 @@ import pandas as pd
 from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Span
 
 from lmm_teach.methods import METHODS
-from lmm_teach.plots.theme import GROUP_COLOURS, TRUTH_COLOUR, new_figure
+from lmm_teach.plots.theme import GREY, TRUTH_COLOUR, new_figure
 
 __all__ = ["make_compare_figure", "compare_data", "short_method"]
 
@@ -85,6 +85,6 @@ def compare_data(comparison: pd.DataFrame, *, level: float = 0.95) -> dict[str, 
         out["ci_high"].append(est + z * se)
         out["truth"].append(float(r["truth"]) if "truth" in r else np.nan)
         out["p"].append(float(r["p"]) if "p" in r else np.nan)
-        out["colour"].append(method.colour if method is not None else GROUP_COLOURS[3])
+        out["colour"].append(method.colour if method is not None else GREY)  # not in the registry
     # Bokeh draws the first factor at the bottom: reverse, so the table order reads top-down.
     return {"estimates": {k: v[::-1] for k, v in out.items()}}

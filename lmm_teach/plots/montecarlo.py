@@ -29,7 +29,7 @@ import pandas as pd
 from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Range1d, Span
 
 from lmm_teach.methods import METHODS
-from lmm_teach.plots.theme import OKABE_ITO, TRUTH_COLOUR, empty_columns, legend_above, new_figure
+from lmm_teach.plots.theme import GREY, TRUTH_COLOUR, empty_columns, legend_above, new_figure
 
 __all__ = [
     "METHOD_COLOURS", "Z", "hypothesis_label", "truth_label",
@@ -40,7 +40,7 @@ __all__ = [
 
 #: One colour per method, from the registry (:mod:`lmm_teach.methods`; the same in the Compare tab).
 METHOD_COLOURS = {key: m.colour for key, m in METHODS.items()}
-_OTHER = OKABE_ITO["orange"]
+_OTHER = GREY  # a method the registry does not know (every Okabe-Ito colour is a method's)
 
 _BAR_COLUMNS = ("factor", "hypothesis", "method", "analysis", "value", "mcse", "lo", "hi", "truth",
                 "n_ok", "n_failed", "colour")
@@ -205,7 +205,7 @@ def make_bias_figure():
         ``sources``: ``"bars"``.
     """
     fig, sources = _figure("mc-bias", "Bias: mean estimate minus truth (0: unbiased)",
-                           "bias (outcome units per unit of time)")
+                           "bias (in the estimate's units: per unit of time for slopes)")
     fig.add_layout(Span(location=0, dimension="height", line_color=TRUTH_COLOUR, line_dash="dotted",
                         line_width=1.5))
     return fig, sources

@@ -5,7 +5,8 @@ One sample shows a difference; hundreds show a law.  The panel runs
 on a design given to the panel) and draws, per method and hypothesis, the
 rejection rate (power, or the type-I error rate when the true effect is 0),
 the bias and the coverage of the confidence intervals, each with its Monte
-Carlo error, plus a plain-language reading.
+Carlo error, plus a plain-language reading (:func:`lmm_teach.montecarlo.in_words.reading`, the
+core's, which ``lmm-teach power`` prints too).
 
 Threads
 -------
@@ -41,6 +42,7 @@ import numpy as np
 from lmm_teach.design import Design
 from lmm_teach.methods import METHODS
 from lmm_teach.montecarlo import ANALYSES, DEFAULT_ANALYSES, MonteCarloResult, monte_carlo
+from lmm_teach.montecarlo.in_words import reading  # the panel shows the core's reading (also printed by the CLI)
 from lmm_teach.montecarlo.run import parallel_available
 from lmm_teach.montecarlo.study import monte_carlo_stepwise
 from lmm_teach.plots import set_factors, update_sources
@@ -65,119 +67,6 @@ DEFAULT_REPS = 200
 #: The most the box allows (a few minutes on a laptop).
 MAX_REPS = 5000
 MIN_REPS = 10
-
-def _what(hypothesis: str, arms: bool) -> str:
-    if hypothesis == "time":
-        return "average change over time (the mean of the two arms' slopes)" if arms else "change over time"
-    if hypothesis == "arm x time":
-        return "arm x time difference (how differently the arms change over time)"
-    return str(hypothesis)
-
-
-def _cap(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f} %" if np.isfinite(x) else "n/a"
-
-
-def _level(x: float) -> str:
-    """A confidence level as the project writes it: ``95 %``."""
-    return f"{100 * x:g} %"
-
-
-def _context(design: Design) -> str:
-    """The missing-data mechanism, as the start of a sentence about bias."""
-    if design.mar_dropout > 0 or design.mnar_dropout > 0:
-        return "Under this dropout, "
-    if design.mcar > 0 or design.random_visits:
-        return "With these missing visits, "
-    return ""
-
-
-#: A difference is called out only beyond this many Monte Carlo SEs: several
-#: methods share the replicates, and a learner should not be told of chance.
-CALL_OUT_SES = 3
-
-
-def reading(result: MonteCarloResult) -> list[str]:
-    """A plain-language reading of a study: type-I error or power, bias, coverage.
-
-    Differences are called out only when they exceed ``CALL_OUT_SES`` (3)
-    Monte Carlo SEs, so that the sentences do not read noise (Morris, White &
-    Crowther 2019).
-
-    Examples
-    --------
-    >>> from lmm_teach import Design, monte_carlo
-    >>> res = monte_carlo(Design(n_subjects=10, visit_times=(0, 1, 2), mar_dropout=0.0), n_reps=20,
-    ...                   seed=1, analyses=("ols",), n_workers=1)
-    >>> reading(res)[0].startswith("The true change over time is -1")
-    True
-    """
-    if result.n_done == 0:
-        return ["No replicate finished before the study was stopped: press Run again."]
-    design, alpha = result.design, result.alpha
-    level = 1.0 - alpha
-    rows = [r for r in result.table.to_dict(orient="records") if r["n_ok"] > 0]
-    lines = []
-    for hyp in dict.fromkeys(r["hypothesis"] for r in rows):
-        group = [r for r in rows if r["hypothesis"] == hyp]
-        truth = float(group[0]["truth"])
-        what = _what(hyp, design.arms)
-        if truth == 0:
-            parts = []
-            for r in group:
-                # judged against the MCSE the rate would have at exactly alpha
-                se0 = float(np.sqrt(alpha * (1 - alpha) / r["n_ok"]))
-                rate = r["rejection_rate"]
-                verdict = ("too often" if rate > alpha + CALL_OUT_SES * se0 else
-                           "too rarely: conservative" if rate < alpha - CALL_OUT_SES * se0 else "as it should")
-                parts.append(f"{METHODS[r['analysis']].phrase} in {_pct(rate)} ({verdict})")
-            lines.append(f"There is no true {what}, so every rejection is a false positive (a type-I error), "
-                         f"which should happen in {_pct(alpha)} of the studies. " + _cap("; ".join(parts)) + ".")
-        else:
-            parts = [f"{METHODS[r['analysis']].phrase} {_pct(r['rejection_rate'])}" for r in group]
-            text = (f"The true {what} is {truth:g} per unit of time. The share of studies in which each method "
-                    f"detects it (its power, at alpha = {alpha:g}): " + "; ".join(parts) + ".")
-            if any(r["analysis"] in ("ols", "lmm_wald") for r in group):
-                text += (" A test that rejects too often under the null looks powerful: set this effect to 0 to "
-                         "see its type-I error before you trust its power.")
-            lines.append(text)
-
-    biased = []
-    for r in rows:
-        b, se = r["bias"], r["bias_mcse"]
-        if np.isfinite(b) and np.isfinite(se) and abs(b) > CALL_OUT_SES * se:
-            what = _what(r["hypothesis"], design.arms).split(" (")[0]
-            share = f", {100 * abs(b / r['truth']):.0f} % of the true value" if r["truth"] else ""
-            biased.append(f"{_context(design)}{METHODS[r['analysis']].possessive} estimate of the {what} is biased by "
-                          f"{b:+.3g} (mean estimate {r['mean_estimate']:.3g} against a truth of "
-                          f"{r['truth']:g}{share}).")
-    lines += [_cap(s) for s in biased] or [
-        "No method's estimate is detectably biased: every bias lies within three Monte Carlo SEs of 0."]
-
-    off = []
-    for r in rows:
-        c = r["coverage"]
-        if not np.isfinite(c):
-            continue
-        se0 = float(np.sqrt(level * (1 - level) / r["n_ok"]))
-        what = _what(r["hypothesis"], design.arms).split(" (")[0]
-        if c < level - CALL_OUT_SES * se0:
-            off.append(f"{METHODS[r['analysis']].possessive} {_level(level)} CIs for the {what} contain the truth "
-                       "in only "
-                       f"{_pct(c)} of the studies (they should in {_level(level)}).")
-        elif c > level + CALL_OUT_SES * se0:
-            off.append(f"{METHODS[r['analysis']].possessive} {_level(level)} CIs for the {what} contain the truth in "
-                       f"{_pct(c)} of the studies: wider than they need to be.")
-    lines += [_cap(s) for s in off] or [
-        f"Every method's {_level(level)} confidence interval contains the truth about {_level(level)} of the time."]
-    if result.n_done < 100:
-        lines.append(f"Only {result.n_done} replicates: the Monte Carlo error (the whiskers) is large; "
-                     "run more replicates before you draw conclusions.")
-    return lines
 
 
 def _rate(value, mcse) -> str:
@@ -609,7 +498,8 @@ def _intro() -> str:
             "and analyses it with every method ticked below. Over many replicates you see how often each "
             "method rejects (its <b>power</b>, or its <b>type-I error</b> when the true effect is 0), how far its "
             "estimates are off on average (<b>bias</b>) and how often its confidence intervals contain the "
-            "truth (<b>coverage</b>). The LMM gets a random slope when the design has one.</p>")
+            "truth (<b>coverage</b>). The LMM gets a random slope when the design has one. The MMRM is not ticked "
+            "at first: it takes about as long per replicate as the other methods together.</p>")
 
 
 def _about(result: MonteCarloResult, *, changed: bool = False) -> str:
