@@ -1,7 +1,8 @@
 """The LMM beside the repeated-measures ANOVA, on the same data.
 
 :func:`analyze` fits the three models a learner compares (the LMM with numeric
-time, the LMM with categorical time, the RM-ANOVA on complete cases);
+time, the LMM with categorical time, the RM-ANOVA on complete cases) and every
+other method of the registry (the unstructured MMRM, OLS: :mod:`lmm_teach.methods`);
 :func:`compare` lays their answers to the same questions side by side; and
 :func:`shrinkage` puts each subject's own estimate beside its LMM estimate.
 """
