@@ -25,11 +25,12 @@ app: $(VENV)/.installed-app
 		--MappingKernelManager.cull_connected=False \
 		--VoilaConfiguration.extension_allowlist="['@voila-dashboards/widgets-manager8', '@jupyter-widgets/jupyterlab-manager', '@bokeh/jupyter_bokeh']"
 
-# Two pytest processes (pytest-xdist): the browser tests run in order on one of them (one JupyterLab, one
-# Chromium), the rest of the suite on both.  TEST_JOBS=0 runs everything in this one process.
+# Two pytest processes (pytest-xdist), each test file whole on one of them (a browser test file keeps
+# its page; each process that runs browser tests starts its own JupyterLab and Chromium).
+# TEST_JOBS=0 runs everything in this one process.
 TEST_JOBS ?= 2
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadgroup) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadfile) $(PYTEST_ARGS)
 
 # The suite without the browser tests on Python 3.10, 3.11, 3.12 and 3.13 (those this machine has:
 # pyenv's or pythonX.Y on PATH), then on the oldest Python at the oldest dependency versions

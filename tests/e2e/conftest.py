@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -48,9 +50,6 @@ def pytest_collection_modifyitems(config, items):
     e2e = [item for item in items if E2E_DIR in Path(str(item.fspath)).resolve().parents]
     for item in e2e:
         item.add_marker(pytest.mark.e2e)
-        # With pytest-xdist (`make test`: -n 2 --dist loadgroup) all browser tests run in one process,
-        # in order, sharing one JupyterLab server and one Chromium; the other process runs the rest.
-        item.add_marker(pytest.mark.xdist_group("browser"))
     reason = _browser_missing() if e2e else None
     if reason is not None and os.environ.get("LMM_TEACH_REQUIRE_BROWSER") != "1":
         # Without a browser: leave them out and say so once (see pytest_terminal_summary),
@@ -191,28 +190,59 @@ def probe_dir(jupyter) -> Path:
     return path
 
 
+# The JupyterLite build of this test run: started once in the background, by whichever process
+# (pytest-xdist worker) sets up the browser tests first; any process may wait for it.  Its files are
+# named by the run, so that two workers, or an earlier run's leftovers, never share them.
+_LITE: dict = {}
+
+
+def _lite_files(config) -> dict[str, Path]:
+    run = getattr(config, "workerinput", {}).get("testrunuid") or _LITE.setdefault("run", uuid.uuid4().hex)
+    return {kind: REPO / f".lite-build.{run}.{kind}" for kind in ("lock", "log", "rc")}
+
+
 @pytest.fixture(scope="package", autouse=True)
 def lite_build(request):
     """``make lite`` started in the background with the first browser test when test_lite.py is in
-    the run: it builds a venv and a site (minutes, mostly pip), while the other browser tests run.
-    test_lite.py waits for it (``wait_for_lite``)."""
-    wanted = any(item.path.name == "test_lite.py" for item in request.session.items)
-    if not wanted:
-        yield None
-        return
-    log = open(REPO / ".lite-build.log", "wb")  # git-ignored
-    process = subprocess.Popen(["make", "lite"], cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    yield process
-    if process.poll() is None:
+    the run: it builds a venv and a site (minutes, mostly pip) while the other tests run.
+    test_lite.py waits for it (``wait_for_lite``).  One build per run, whichever process starts it."""
+    if not any(item.path.name == "test_lite.py" for item in request.session.items):
+        return None
+    files = _lite_files(request.config)
+    if "process" not in _LITE:
+        try:
+            os.close(os.open(files["lock"], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:  # another worker of this run started it
+            _LITE["process"] = None
+            return files
+        for old in REPO.glob(".lite-build.*.*"):  # an earlier run's files
+            if old not in files.values():
+                old.unlink(missing_ok=True)
+        env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+        log, rc = files["log"], files["rc"]
+        script = f'make lite > "{log}" 2>&1; echo $? > "{rc}.tmp"; mv "{rc}.tmp" "{rc}"'
+        _LITE["process"] = subprocess.Popen(["sh", "-c", script], cwd=REPO, env=env)
+        request.config.add_cleanup(_stop_lite)
+    return files
+
+
+def _stop_lite() -> None:
+    process = _LITE.get("process")
+    if process is not None and process.poll() is None:
         process.kill()
         process.wait()
-    log.close()
 
 
-def wait_for_lite(process: subprocess.Popen | None, timeout: float = 1800) -> tuple[int, str]:
-    """Wait for the background ``make lite`` (or run it now); return its exit status and log tail."""
-    if process is None:
+def wait_for_lite(files: dict[str, Path] | None, timeout: float = 1800) -> tuple[int, str]:
+    """Wait for this run's ``make lite`` (or run it now); return its exit status and log tail."""
+    if files is None:
         done = subprocess.run(["make", "lite"], cwd=REPO, capture_output=True, text=True, timeout=timeout)
         return done.returncode, done.stdout[-3000:] + done.stderr[-3000:]
-    code = process.wait(timeout=timeout)
-    return code, (REPO / ".lite-build.log").read_text(errors="replace")[-6000:]
+    deadline = time.monotonic() + timeout
+    while not files["rc"].exists():
+        if time.monotonic() > deadline:
+            return -1, f"make lite did not finish within {timeout:.0f} s"
+        time.sleep(1.0)
+    log = files["log"].read_text(errors="replace") if files["log"].exists() else ""
+    log = "\n".join(line for line in log.splitlines() if "is ignored" not in line)
+    return int(files["rc"].read_text().strip() or -1), log[-6000:]
