@@ -15,6 +15,10 @@ measurements.  With random intercept and slope (design matrix ``Z = [1, t]``),
   random-slope LMM and an MMRM to one data set and returns the three estimated
   visit x visit covariances (the MMRM's is ``MMRMResult.covariance``).
 * :func:`correlation` turns a covariance into a correlation matrix.
+* :func:`lag_correlations` and :func:`covariance_reading` describe a matrix in
+  words: do the correlations fall as visits lie further apart, do the
+  variances grow, and what does that say about compound symmetry (the
+  random-intercept LMM's assumption)?
 
 Pure functions of numpy/pandas (the fits use the package's own engines).
 """
@@ -24,7 +28,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["correlation", "estimated_covariances", "lmm_covariance", "marginal_covariance", "true_covariance"]
+__all__ = ["correlation", "covariance_reading", "estimated_covariances", "lag_correlations", "lmm_covariance",
+           "marginal_covariance", "true_covariance"]
+
+#: A change of the mean correlation from neighbouring visits to the first and
+#: last visit larger than this is read as "falls (rises) with lag".
+LAG_CHANGE = 0.1
+#: Variances whose last-to-first ratio leaves [1 / VARIANCE_RATIO, VARIANCE_RATIO] "grow" ("shrink").
+VARIANCE_RATIO = 1.5
 
 
 def marginal_covariance(times, *, var_intercept: float, var_slope: float = 0.0, cov_intercept_slope: float = 0.0,
@@ -116,3 +127,79 @@ def estimated_covariances(data: pd.DataFrame, *, y: str = "y", subject: str = "s
         out[label] = lmm_covariance(m, times, labels=labels).rename_axis(index=visit, columns=visit)
     out[f"MMRM ({covariance})"] = mm.covariance
     return out
+
+
+def lag_correlations(cov: pd.DataFrame) -> pd.Series:
+    """The mean correlation of visits ``k`` apart in visit order, ``k = 1 .. n - 1`` (index ``lag``).
+
+    Examples
+    --------
+    >>> v = marginal_covariance([0, 1, 2], var_intercept=1.0, var_slope=0.0, var_residual=1.0)
+    >>> lag_correlations(pd.DataFrame(v)).round(2).tolist()
+    [0.5, 0.5]
+    """
+    r = correlation(cov).to_numpy(dtype=float)
+    n = r.shape[0]
+    lags = range(1, n)
+    return pd.Series([float(np.nanmean(np.diagonal(r, offset=k))) for k in lags], index=pd.Index(lags, name="lag"),
+                     name="correlation")
+
+
+def covariance_reading(reference: pd.DataFrame, *, reference_label: str,
+                       intercept_lmm: pd.DataFrame | None = None) -> str:
+    """One or two sentences on what a flexible estimate of the covariance says about compound symmetry.
+
+    Parameters
+    ----------
+    reference : DataFrame
+        A covariance that lets the data speak (the unstructured MMRM's, or the
+        structure AIC prefers).
+    reference_label : str
+        What it is, in words ("the unstructured MMRM").
+    intercept_lmm : DataFrame, optional
+        The random-intercept LMM's covariance (compound symmetry: one
+        correlation at every lag), to name its correlation.
+
+    Notes
+    -----
+    The random-intercept LMM's ``V = s_b^2 J + s^2 I`` has the same variance at
+    every visit and the same correlation ``s_b^2 / (s_b^2 + s^2)`` at every
+    lag.  A random slope makes the variance change with time and the
+    correlation fall with the distance between visits; so does a serial
+    (autoregressive) process.  "Falls with lag" here means the mean
+    correlation of neighbouring visits exceeds that of the first and last
+    visit by more than :data:`LAG_CHANGE`.
+    """
+    lags = lag_correlations(reference)
+    if len(lags) == 0:
+        return "One visit only: there is no correlation between visits to look at."
+    near, far = float(lags.iloc[0]), float(lags.iloc[-1])
+    ri = ""
+    if intercept_lmm is not None and intercept_lmm.shape[0] > 1:
+        ri = f", {float(lag_correlations(intercept_lmm).iloc[0]):.2f}"
+    cs = f"The random-intercept LMM forces equal correlations at every lag (compound symmetry{ri})"
+    where = f"{near:.2f} between neighbouring visits, {far:.2f} between the first and the last"
+    same = len(lags) > 1 and abs(near - far) <= LAG_CHANGE
+    if len(lags) == 1:
+        text = (f"With two visits every structure has one correlation ({near:.2f} in {reference_label}): "
+                "the models differ only in the two variances.")
+    elif near - far > LAG_CHANGE:
+        text = f"{cs}; in {reference_label} the correlations fall with lag ({where}): look at the MMRM."
+    elif not same:
+        text = f"{cs}; in {reference_label} the correlations rise with lag ({where}): look at the MMRM."
+    else:
+        text = f"In {reference_label} the correlations are about the same at every lag ({where})"
+    var = np.diag(reference.to_numpy(dtype=float))
+    change = ""
+    if var[0] > 0 and np.all(np.isfinite(var[[0, -1]])):
+        ratio = var[-1] / var[0]
+        if ratio > VARIANCE_RATIO or ratio < 1 / VARIANCE_RATIO:
+            change = (f"the variance {'grows' if ratio > 1 else 'shrinks'} from {var[0]:.3g} at the first visit "
+                      f"to {var[-1]:.3g} at the last, which the random-intercept LMM cannot follow")
+    if same and change:
+        text += f", as compound symmetry assumes; but {change}."
+    elif same:
+        text += ": compound symmetry, what the random-intercept LMM assumes, fits these data."
+    elif change:
+        text += f" And {change}."
+    return text

@@ -109,7 +109,8 @@ def test_starts_from_any_design_and_seed():
 def test_css_classes_for_browser_tests(explorer):
     classes = _classes(explorer.layout)
     expected = {"lmm-explorer", "lmm-design", "lmm-status", "lmm-tabs", "lmm-data", "lmm-lmm", "lmm-anova",
-                "lmm-compare", "lmm-seed", "lmm-new-sample", "lmm-preset", "lmm-bokeh", "lmm-shrinkage"}
+                "lmm-compare", "lmm-seed", "lmm-new-sample", "lmm-preset", "lmm-bokeh", "lmm-shrinkage",
+                "lmm-covariance", "lmm-cov-structure", "lmm-cov-scale", "lmm-cov-table"}
     assert expected <= classes, expected - classes
     assert explorer.tabs.titles[:4] == ("Data", "LMM", "ANOVA", "Compare")
 
@@ -298,7 +299,8 @@ def test_extension_tabs_plug_in(monkeypatch):
     _fake_tab_module(monkeypatch, "lmm_teach.widgets.code_panel", broken)
     monkeypatch.setitem(sys.modules, "lmm_teach.widgets.data_panel", None)  # import fails: no module
     ex = Explorer(seed=3)
-    assert ex.tabs.titles == ("Data", "LMM", "ANOVA", "Compare", "Diagnostics", "Monte Carlo", "Show code")
+    assert ex.tabs.titles == ("Data", "LMM", "ANOVA", "Compare", "Diagnostics", "Covariance", "Monte Carlo",
+                              "Show code")
     tab = ex.extensions["Monte Carlo"]
     assert tab.explorer is ex and tab.seen == [Design()]
     ex.controls["n_subjects"].value = 20
@@ -347,6 +349,31 @@ def test_show_data_analyses_a_learners_data(fresh):
     # touching a Design control shows simulated data again
     fresh.controls["n_subjects"].value = 22
     assert fresh.result.design.n_subjects == 22
+
+
+def test_covariance_tab_follows_the_explorer_and_the_learners_data(fresh):
+    """The Covariance tab fits only when it is looked at; then it shows the design's truth beside the
+    estimates, refits on each change while visible, and shows the learner's own data without a truth."""
+    from lmm_teach.covariance import true_covariance
+
+    tab = fresh.extensions["Covariance"]
+    assert tab.result is None  # hidden since the start: nothing fitted
+    _select(fresh, "Covariance")
+    n = Design().n_visits
+    cells = tab.sources["truth"]["cells"].data
+    np.testing.assert_allclose(cells["value"], true_covariance(fresh.design).to_numpy().ravel())
+    assert all(len(tab.sources[k]["cells"].data["value"]) == n * n for k in ("ri", "rs", "mmrm"))
+    assert tab.shown == "us" and tab.status.kind != "problem" and tab.reading.value
+    fresh.controls["visit_times"].value = "0, 1, 2, 4"  # visible: refitted at once
+    assert tab.result.n_visits == 4 and len(tab.sources["mmrm"]["cells"].data["value"]) == 16
+    _select(fresh, "Data")
+    bp = lmm_teach.load_bp()
+    assert fresh.show_data(bp, y="bp", subject="patient", time="time_num", visit="time")
+    assert tab.result.n_visits == 4  # hidden: waits
+    _select(fresh, "Covariance")
+    assert tab.result.truth is None and tab.sources["truth"]["cells"].data["value"] == []
+    assert tab.result.n_subjects == 10 and len(tab.sources["mmrm"]["cells"].data["value"]) == 9
+    assert fresh.error is None and not fresh.extension_errors
 
 
 # ---------------------------------------------------------------- stand-alone

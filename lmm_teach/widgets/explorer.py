@@ -45,6 +45,7 @@ __all__ = ["Explorer", "ExplorerResult", "EXTENSION_TABS", "compute"]
 #: exist (yet) is skipped; see the package docstring for the protocol.
 EXTENSION_TABS = (
     ("Diagnostics", "lmm_teach.widgets.diagnostics_panel"),
+    ("Covariance", "lmm_teach.widgets.covariance_panel"),
     ("Monte Carlo", "lmm_teach.widgets.montecarlo_panel"),
     ("Your own data", "lmm_teach.widgets.data_panel"),
     ("Show code", "lmm_teach.widgets.code_panel"),
