@@ -4,16 +4,20 @@ In JupyterLab the Explorer runs once per module and the tests share its page, in
 it renders cleanly (every tab draws its plots); a slider moved with the keyboard changes the
 comparison table's text and redraws the comparison plot (the time from the key's release to
 the redrawn plot is measured in the browser and printed, not asserted); "New sample" draws a
-new sample; a preset sets the controls; a short Monte Carlo study runs until its progress bar
+new sample; a preset sets the controls; the Covariance tab's heatmaps hold finite numbers and
+its structure dropdown redraws the MMRM's; a short Monte Carlo study runs until its progress bar
 is full and its charts draw.  Each interaction must add no error to the page or the console.
 """
 
 from __future__ import annotations
 
+import math
 import re
 
 import nbformat
 import pytest
+
+from lmm_teach.mmrm import STRUCTURES
 
 from .conftest import VIEWPORT
 from .interact import (
@@ -34,6 +38,24 @@ import lmm_teach
 lmm_teach.setup()
 explorer = lmm_teach.Explorer(seed=1)
 explorer"""
+
+# The numbers of a heatmap (the 'cells' source of the figure named ``name``) and its title, as
+# the browser holds them; null when that figure is not on screen.
+_HEATMAP_JS = """(name) => {
+    if (!window.Bokeh || !Bokeh.index) return null;
+    for (const root of document.querySelectorAll('.lmm-covariance [data-root-id]')) {
+        if (!root.parentElement.checkVisibility()) continue;
+        const view = Bokeh.index.get_by_id(root.getAttribute('data-root-id'));
+        if (!view || !view.model || view.model.name !== name || !view.renderer_views) continue;
+        for (const rv of view.renderer_views.values()) {
+            const src = rv.model.data_source;
+            if (src && src.name === 'cells') {
+                return {values: Array.from(src.data.value, Number), title: view.model.title.text};
+            }
+        }
+    }
+    return null;
+}"""
 
 MONTE_CARLO_REPS = 10  # the smallest study the panel allows: the point is the progress bar
 
@@ -135,6 +157,32 @@ def test_explorer_slider_new_sample_and_preset_in_lab(explorer_session, measured
 
     fresh = s.new_problems(console_before, problems_before)
     assert not fresh, "slider, new sample and preset:\n" + "\n".join(fresh)
+
+
+def test_explorer_covariance_tab_in_lab(explorer_session):
+    s = explorer_session
+    page, explorer = s.page, s.explorer
+    open_tab(explorer, "Covariance")
+    console_before, problems_before = s.baseline()
+    page.wait_for_function(f"() => {{ const h = ({_HEATMAP_JS})('cov-mmrm'); return !!h && h.values.length > 0; }}",
+                           timeout=120_000, polling=250)
+    before = page.evaluate(_HEATMAP_JS, "cov-mmrm")
+    truth = page.evaluate(_HEATMAP_JS, "cov-truth")
+    n = math.isqrt(len(before["values"]))
+    assert n >= 2 and n * n == len(before["values"]) == len(truth["values"]), (before, truth)
+    assert all(math.isfinite(v) for v in before["values"] + truth["values"]), (before, truth)
+    # Choosing another structure in the dropdown refits and redraws the MMRM's heatmap.
+    plot = explorer.locator(".lmm-covariance .lmm-bokeh").nth(3)
+    sig = canvas_signature(plot)
+    explorer.locator(".lmm-cov-structure select").select_option(label=f"ar1: {STRUCTURES['ar1'].label}")
+    page.wait_for_function(f"() => {{ const h = ({_HEATMAP_JS})('cov-mmrm'); return !!h && h.title.includes('ar1'); }}",
+                           timeout=120_000, polling=250)
+    wait_for_canvas_change(page, plot, sig)
+    after = page.evaluate(_HEATMAP_JS, "cov-mmrm")
+    assert len(after["values"]) == n * n and all(math.isfinite(v) for v in after["values"]), after
+    assert after["values"] != before["values"]
+    fresh = s.new_problems(console_before, problems_before)
+    assert not fresh, "covariance tab:\n" + "\n".join(fresh)
 
 
 def test_explorer_monte_carlo_in_lab(explorer_session, artifacts_dir):
