@@ -130,7 +130,7 @@ def test_lesson_has_the_teaching_sections(lesson):
 EXPECTED_LESSONS = [
     "00_start_here.ipynb", "01_random_intercepts.ipynb", "02_random_slopes.ipynb", "03_missing_data.ipynb",
     "04_unequal_spacing.ipynb", "05_nested_data.ipynb", "06_lmm_vs_anova.ipynb",
-    "07_power_and_simulation.ipynb", "08_your_own_data.ipynb",
+    "07_power_and_simulation.ipynb", "08_your_own_data.ipynb", "09_trial_analysis.ipynb",
 ]
 
 

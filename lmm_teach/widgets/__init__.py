@@ -31,11 +31,13 @@ The Explorer prepares every panel before it shows any, so a failure keeps the
 last good plots; :class:`~lmm_teach.widgets.explorer.Explorer.refresh` never
 raises and explains problems in the status area (class ``lmm-status``).
 
-Adding a tab to the Explorer (Monte Carlo, Your own data, Show code)
---------------------------------------------------------------------
-The Explorer looks for three optional modules, listed in
+Adding a tab to the Explorer (Diagnostics, Covariance, Monte Carlo, ...)
+------------------------------------------------------------------------
+The Explorer looks for the optional modules listed in
 ``lmm_teach.widgets.explorer.EXTENSION_TABS``::
 
+    "Diagnostics"    lmm_teach/widgets/diagnostics_panel.py
+    "Covariance"     lmm_teach/widgets/covariance_panel.py
     "Monte Carlo"    lmm_teach/widgets/montecarlo_panel.py
     "Your own data"  lmm_teach/widgets/data_panel.py
     "Show code"      lmm_teach/widgets/code_panel.py
