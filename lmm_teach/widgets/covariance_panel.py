@@ -134,7 +134,7 @@ class CovariancePanel(Panel, FollowsExplorer):
         self.structure.add_class("lmm-cov-structure")
         self.scale = widgets.ToggleButtons(options=["covariance", "correlation"], value="covariance",
                                            tooltips=["variances and covariances", "correlations (-1 to 1)"],
-                                           style={"button_width": "90px"})
+                                           style={"button_width": "110px"})
         self.scale.add_class("lmm-cov-scale")
         self.figures, self.sources, views = {}, {}, []
         for key, title in FIGURES.items():
