@@ -8,9 +8,11 @@ chunk, so the partial result is exact (``n_workers=1``: chunks run in order).
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures as cf
 import dataclasses
 import json
+import threading
 
 import ipywidgets as widgets
 import numpy as np
@@ -253,6 +255,29 @@ def test_stop_gives_a_partial_result_and_run_is_disabled_while_running():
     assert "stopped after 5 of 60" in panel.status.text  # the core's note, shown in the status
     assert set(panel.rejection_sources["bars"].data["n_ok"]) == {5}
     assert not panel.run_button.disabled and panel.stop_button.disabled
+
+
+def test_in_a_kernel_the_thread_computes_and_the_kernel_thread_shows():
+    """As in a notebook (an event loop runs in the kernel's thread): Run returns at once, the study
+    computes in its thread, and every widget change (progress, charts, status) is made by the kernel's
+    thread, which stays free meanwhile (a Stop could be clicked)."""
+    panel = MonteCarloPanel(SMALL, n_reps=30, seed=4, analyses=("ols",), n_workers=1, chunk_size=5)
+    kernel = threading.get_ident()
+    widget_threads, turns = set(), []
+    for w in (panel.progress, panel.progress_text, panel.reading_html, panel.table_html):
+        w.observe(lambda change: widget_threads.add(threading.get_ident()), names="value")
+
+    async def notebook():
+        assert panel.run() is True and panel.running and not panel.inline
+        while panel.running:
+            turns.append(panel.progress.value)  # the kernel's loop keeps turning while the study runs
+            await asyncio.sleep(0.002)
+
+    asyncio.run(notebook())
+    assert panel.result is not None and panel.result.n_done == 30 and panel.progress.bar_style == "success"
+    assert widget_threads == {kernel}, "a widget was changed from the study's thread"
+    assert len(turns) > 1
+    assert panel.reading_html.value and set(panel.rejection_sources["bars"].data["n_ok"]) == {30}
 
 
 def test_a_second_run_while_running_is_refused():

@@ -12,11 +12,15 @@ Threads
 -------
 A study takes seconds to minutes, so it must not freeze the notebook: Run
 starts a background thread, which calls ``monte_carlo`` (the replicates run
-in its process pool, or in the ``executor`` given to the panel) and reports
-progress to an ``IntProgress`` (ipywidgets 8 sends updates from any thread).
-Stop sets the study's ``cancel`` event: the replicates finished so far are
-shown, with a note.  ``panel.run(wait=True)`` (or ``panel.run(); panel.wait()``)
-blocks until the study is shown: for tests and scripts.
+in its process pool, or in the ``executor`` given to the panel).  The thread
+only computes: its progress and the finished study are handed to the
+kernel's event loop (``call_soon_threadsafe``), so every widget and figure is
+touched from the kernel's thread, as every other panel touches them.  Stop
+sets the study's ``cancel`` event: the replicates finished so far are shown,
+with a note.  ``panel.run(wait=True)`` (or ``panel.run(); panel.wait()``)
+blocks until the study is shown, on the waiting thread: for tests and
+scripts.  (In a plain script, with no event loop, the thread shows the study
+itself: there is no kernel thread to hand it to.)
 
 Without threads
 ---------------
@@ -163,6 +167,10 @@ class MonteCarloPanel(Panel):
         self._thread: threading.Thread | None = None
         self._task: asyncio.Task | None = None
         self._cancel: threading.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the kernel's loop, that shows what the thread computed
+        self._loop_thread: int | None = None
+        self._pending = None  # what the thread computed, not shown yet (a function of no arguments)
+        self._pending_lock = threading.Lock()
         self.inline = False
 
         self.status = StatusArea()
@@ -276,7 +284,7 @@ class MonteCarloPanel(Panel):
         """True while a study runs in the background (a thread, or a task of the event loop)."""
         if self._task is not None and not self._task.done():
             return True
-        return self._thread is not None and self._thread.is_alive()
+        return (self._thread is not None and self._thread.is_alive()) or self._pending is not None
 
     # ------------------------------------------------------------------ actions
     def run(self, *, wait: bool = False) -> bool:
@@ -327,6 +335,7 @@ class MonteCarloPanel(Panel):
         self.status.show([*said, f"Simulating and analysing {n_reps} studies of this design. Press Stop to see "
                           "the replicates finished so far."], title="Running")
         self._thread = self._task = None
+        self._loop, self._loop_thread = (None, None) if wait else (_running_loop(), threading.get_ident())
         self.inline = not self._start_thread(design, n_reps, seed, analyses, cancel)
         if self.inline:
             self._run_inline(design, n_reps, seed, analyses, cancel, wait=wait)
@@ -350,10 +359,7 @@ class MonteCarloPanel(Panel):
         """The study in this thread, chunk by chunk (see the module docstring)."""
         steps = monte_carlo_stepwise(design, n_reps=n_reps, seed=seed, analyses=analyses, alpha=self.alpha,
                                      progress=self._on_progress, cancel=cancel, chunk_size=self.chunk_size)
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
+        loop = _running_loop()
         if loop is None or wait:
             self._finish(lambda: _drain(steps))
         else:
@@ -397,6 +403,8 @@ class MonteCarloPanel(Panel):
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
+            if not thread.is_alive():
+                self._show_pending()  # shown here, if the event loop has not shown it yet
         return not self.running
 
     # ------------------------------------------------------------------ results
@@ -451,14 +459,41 @@ class MonteCarloPanel(Panel):
 
     # ------------------------------------------------------------------ the thread
     def _on_progress(self, done: int, total: int) -> None:
+        if self._loop is not None and threading.get_ident() != self._loop_thread:
+            try:  # from the study's thread: the kernel's thread moves the bar
+                self._loop.call_soon_threadsafe(self._on_progress, done, total)
+                return
+            except RuntimeError:  # the loop has closed
+                pass
         self.progress.value = int(done)
         self.progress_text.value = f"{done} of {total} replicates"
 
     def _work(self, design, n_reps, seed, analyses, cancel) -> None:
-        """The background thread: run the study, then show it; never raises."""
-        self._finish(lambda: monte_carlo(design, n_reps=n_reps, seed=seed, analyses=analyses, alpha=self.alpha,
-                                         progress=self._on_progress, executor=self.executor, cancel=cancel,
-                                         n_workers=self.n_workers, chunk_size=self.chunk_size))
+        """The background thread: run the study; hand the result (or the error) over to be shown."""
+        try:
+            with np.errstate(all="ignore"):
+                result = monte_carlo(design, n_reps=n_reps, seed=seed, analyses=analyses, alpha=self.alpha,
+                                     progress=self._on_progress, executor=self.executor, cancel=cancel,
+                                     n_workers=self.n_workers, chunk_size=self.chunk_size)
+            outcome = lambda: result  # noqa: E731
+        except Exception as exc:
+            outcome = exc
+        with self._pending_lock:
+            self._pending = lambda: self._finish(outcome)
+        if self._loop is not None:
+            try:
+                self._loop.call_soon_threadsafe(self._show_pending)
+                return
+            except RuntimeError:  # the loop has closed: no kernel thread to hand it to
+                pass
+        self._show_pending()
+
+    def _show_pending(self) -> None:
+        """Show what the study's thread computed, once (from the event loop or a waiter)."""
+        with self._pending_lock:
+            show, self._pending = self._pending, None
+        if show is not None:
+            show()
 
     def _finish(self, compute) -> None:
         """Show the study ``compute()`` returns (or the exception given instead); never raises."""
@@ -481,6 +516,14 @@ class MonteCarloPanel(Panel):
 
 #: Seconds the inline study waits between chunks, so the kernel can send and read messages.
 _YIELD_S = 0.005
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop running in this thread (a kernel's), or None (a plain script)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _drain(steps):
