@@ -8,9 +8,6 @@ escape as an exception; the status area explains, and the last good plots stay.
 
 from __future__ import annotations
 
-import sys
-import types
-
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
@@ -274,11 +271,10 @@ def test_every_control_at_its_extremes_never_raises():
 
 
 # --------------------------------------------------------------------- extensions
-def _fake_tab_module(monkeypatch, name, factory):
-    mod = types.ModuleType(name)
-    if factory is not None:
-        mod.explorer_tab = factory
-    monkeypatch.setitem(sys.modules, name, mod)
+def _replace_tab(monkeypatch, title, factory):
+    tabs = tuple((t, factory if t == title else f) for t, f in explorer_module.EXTENSION_TABS)
+    assert any(t == title for t, _ in tabs), title
+    monkeypatch.setattr(explorer_module, "EXTENSION_TABS", tabs)
 
 
 def test_extension_tabs_plug_in(monkeypatch):
@@ -292,12 +288,12 @@ def test_extension_tabs_plug_in(monkeypatch):
         def explorer_updated(self, result):
             self.seen.append(result.design)
 
-    _fake_tab_module(monkeypatch, "lmm_teach.widgets.montecarlo_panel", Tab)
+    _replace_tab(monkeypatch, "Monte Carlo", Tab)
 
     def broken(explorer):
         raise RuntimeError("half written")
-    _fake_tab_module(monkeypatch, "lmm_teach.widgets.code_panel", broken)
-    monkeypatch.setitem(sys.modules, "lmm_teach.widgets.data_panel", None)  # import fails: no module
+    _replace_tab(monkeypatch, "Show code", broken)
+    _replace_tab(monkeypatch, "Your own data", lambda explorer: None)  # a factory may decline: no tab
     ex = Explorer(seed=3)
     assert ex.tabs.titles == ("Data", "LMM", "ANOVA", "Compare", "Diagnostics", "Covariance", "Monte Carlo",
                               "Show code")
@@ -309,11 +305,15 @@ def test_extension_tabs_plug_in(monkeypatch):
     assert "lmm-unavailable" in _classes(ex.layout)
 
 
-def test_missing_extension_modules_leave_no_tab(monkeypatch):
-    for _, module in explorer_module.EXTENSION_TABS:
-        monkeypatch.setitem(sys.modules, module, None)
+def test_the_tabs_are_imported_plainly():
+    """Every tab ships with the package and is imported with the Explorer: no module looked up by
+    name at run time, no tab that silently goes missing."""
+    import inspect
+
+    source = inspect.getsource(explorer_module)
+    assert "importlib" not in source and "import_module" not in source
     ex = Explorer(seed=3)
-    assert ex.tabs.titles == ("Data", "LMM", "ANOVA", "Compare")
+    assert ex.tabs.titles == ("Data", "LMM", "ANOVA", "Compare", *(t for t, _ in explorer_module.EXTENSION_TABS))
     assert not ex.extension_errors
 
 
@@ -324,7 +324,7 @@ def test_a_failing_extension_hook_does_not_break_updates(monkeypatch):
 
         def explorer_updated(self, result):
             raise ValueError("oops")
-    _fake_tab_module(monkeypatch, "lmm_teach.widgets.montecarlo_panel", Tab)
+    _replace_tab(monkeypatch, "Monte Carlo", Tab)
     ex = Explorer(seed=3)
     ex.controls["n_subjects"].value = 21
     assert ex.error is None and ex.result.lmm.n_subjects == 21

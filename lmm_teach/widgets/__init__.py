@@ -31,19 +31,20 @@ The Explorer prepares every panel before it shows any, so a failure keeps the
 last good plots; :class:`~lmm_teach.widgets.explorer.Explorer.refresh` never
 raises and explains problems in the status area (class ``lmm-status``).
 
-Adding a tab to the Explorer (Diagnostics, Covariance, Monte Carlo, ...)
-------------------------------------------------------------------------
-The Explorer looks for the optional modules listed in
-``lmm_teach.widgets.explorer.EXTENSION_TABS``::
+Adding a tab to the Explorer (Diagnostics, Covariance, Monte Carlo, Your own data, Show code)
+-----------------------------------------------------------------------------------------------
+After its four result tabs the Explorer builds the tabs listed in
+``lmm_teach.widgets.explorer.EXTENSION_TABS``, pairs of a title and a factory::
 
-    "Diagnostics"    lmm_teach/widgets/diagnostics_panel.py
-    "Covariance"     lmm_teach/widgets/covariance_panel.py
-    "Monte Carlo"    lmm_teach/widgets/montecarlo_panel.py
-    "Your own data"  lmm_teach/widgets/data_panel.py
-    "Show code"      lmm_teach/widgets/code_panel.py
+    "Diagnostics"    lmm_teach/widgets/diagnostics_panel.py   explorer_tab
+    "Covariance"     lmm_teach/widgets/covariance_panel.py    explorer_tab
+    "Monte Carlo"    lmm_teach/widgets/montecarlo_panel.py    explorer_tab
+    "Your own data"  lmm_teach/widgets/data_panel.py          explorer_tab
+    "Show code"      lmm_teach/widgets/code_panel.py          explorer_tab
 
-A module that does not exist is skipped (no tab).  To plug in, the module
-defines a function ``explorer_tab(explorer)`` that returns a panel object with
+A new tab is a module with a function ``explorer_tab(explorer)``, imported by
+``explorer.py`` and listed there; the function returns a panel object (or None:
+no tab) with
 
 * ``layout``: the ipywidget shown in the tab (give it ``add_class("lmm-<name>")``);
 * optionally ``explorer_updated(result)``: called after every successful update

@@ -16,7 +16,6 @@ slider release does not re-plot five tabs).
 
 from __future__ import annotations
 
-import importlib
 import traceback
 import warnings
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import pandas as pd
 
 from lmm_teach.design import Design
 from lmm_teach.validate import Columns
+from lmm_teach.widgets import code_panel, covariance_panel, data_panel, diagnostics_panel, montecarlo_panel
 from lmm_teach.widgets.anova_panel import AnovaPanel
 from lmm_teach.widgets.base import Panel, StatusArea, escape
 from lmm_teach.widgets.compare_panel import ComparePanel
@@ -41,14 +41,14 @@ from lmm_teach.widgets.truth import subject_truth, truth_from_design
 
 __all__ = ["Explorer", "ExplorerResult", "EXTENSION_TABS", "compute"]
 
-#: Tabs provided by optional modules: (title, module).  A module that does not
-#: exist (yet) is skipped; see the package docstring for the protocol.
+#: The tabs after the four result tabs: (title, ``explorer_tab(explorer)`` factory).  See the
+#: package docstring for what a tab's panel provides; a factory that fails leaves a tab that says so.
 EXTENSION_TABS = (
-    ("Diagnostics", "lmm_teach.widgets.diagnostics_panel"),
-    ("Covariance", "lmm_teach.widgets.covariance_panel"),
-    ("Monte Carlo", "lmm_teach.widgets.montecarlo_panel"),
-    ("Your own data", "lmm_teach.widgets.data_panel"),
-    ("Show code", "lmm_teach.widgets.code_panel"),
+    ("Diagnostics", diagnostics_panel.explorer_tab),
+    ("Covariance", covariance_panel.explorer_tab),
+    ("Monte Carlo", montecarlo_panel.explorer_tab),
+    ("Your own data", data_panel.explorer_tab),
+    ("Show code", code_panel.explorer_tab),
 )
 
 # The result tabs take the width of their titles (the widget stylesheet gives
@@ -220,8 +220,8 @@ class Explorer(Panel):
                        "Compare": self.compare_panel}
         self.extensions = {}
         self.extension_errors = {}
-        for title, module in EXTENSION_TABS:
-            panel = self._load_extension(title, module)
+        for title, factory in EXTENSION_TABS:
+            panel = self._load_extension(title, factory)
             if panel is not None:
                 self.extensions[title] = panel
         tab_panels = {**self.panels, **self.extensions}
@@ -397,24 +397,11 @@ class Explorer(Panel):
         self.status.problem(title, explanation, hint=hint)
         return False
 
-    def _load_extension(self, title: str, module: str):
-        """The optional tab from ``module.explorer_tab(explorer)``; None if the module is absent."""
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name == module:
-                return None  # not written yet: no tab
-            self.extension_errors[title] = exc
-            return _Unavailable(title, exc)
-        except Exception as exc:
-            self.extension_errors[title] = exc
-            return _Unavailable(title, exc)
-        factory = getattr(mod, "explorer_tab", None)
-        if factory is None:
-            return None
+    def _load_extension(self, title: str, factory):
+        """The tab's panel from ``factory(explorer)``; a stand-in saying why when it fails."""
         try:
             return factory(self)
-        except Exception as exc:
+        except Exception as exc:  # a broken optional tab must not break the app
             self.extension_errors[title] = exc
             return _Unavailable(title, exc)
 
@@ -437,7 +424,7 @@ class _quiet:
 
 
 class _Unavailable(Panel):
-    """Stands in for an optional tab whose module failed to load."""
+    """Stands in for a tab whose panel could not be built."""
 
     def __init__(self, title: str, exc: Exception):
         self.layout = widgets.HTML(f"<p>The {escape(title)} tab is not available in this installation "
