@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import time
 import uuid
+import warnings
 from pathlib import Path
 
 import pytest
@@ -57,28 +58,22 @@ def pytest_collection_modifyitems(config, items):
         chosen = set(map(id, e2e))
         items[:] = [item for item in items if id(item) not in chosen]
         config.hook.pytest_deselected(items=e2e)
-        config.stash[_SKIPPED] = (len(e2e), reason)
+        if hasattr(config, "workerinput"):  # a pytest-xdist worker: its summary is not shown; a warning is
+            warnings.warn(pytest.PytestWarning(f"{len(e2e)} browser tests skipped: {reason}"), stacklevel=1)
+        else:
+            config.stash[_SKIPPED] = (len(e2e), reason)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if _SKIPPED in config.stash:
         n, reason = config.stash[_SKIPPED]
         terminalreporter.write_line(f"{n} browser tests skipped: {reason}", yellow=True, bold=True)
-    # What the browser tests measured (`measured` fixture), shown in every run, with pytest-xdist too.
-    lines = [f"{rep.nodeid.split('::')[-1]}: {text}"
-             for reports in terminalreporter.stats.values() for rep in reports
-             if getattr(rep, "when", None) == "call"
-             for key, text in getattr(rep, "user_properties", ()) if key == "measured"]
-    if lines:
-        terminalreporter.section("measured in the browser (not asserted)")
-        for line in lines:
-            terminalreporter.write_line(line)
 
 
 @pytest.fixture
 def measured(request):
     """``measured(text)``: print a timing or count and show it in the run's summary (with -n 2 too,
-    where the printed output of a passing test is not shown)."""
+    where the printed output of a passing test is not shown; tests/conftest.py lists them)."""
     def note(text: str) -> None:
         print(f"\n{text}")
         request.node.user_properties.append(("measured", text))
