@@ -36,6 +36,26 @@ and sends patches only while views are on a page and none is being built:
   changes are sent, as whole new values, and patches flow again.  The
   report needs an idle kernel; the bundle at display needs nothing.
 
+What comes back from the browser
+--------------------------------
+jupyter_bokeh 4.1's view sends the kernel every change of its document,
+including those that applying a kernel patch made (it holds them while it
+applies the patch and sends them afterwards): each ``source.data = ...``
+comes back as an echo, in full, possibly after a newer assignment, which it
+would then overwrite in the kernel's model.  A source's data change in the
+browser only through a tool (drag a point: :mod:`lmm_teach.widgets.drag`),
+and only a source with a Python callback wants to hear of it, so
+:meth:`FigureWidget._sync_model` drops the data messages of the other
+sources unread (a slider's update is not decoded a second time).
+
+One update, one message per figure
+----------------------------------
+An update assigns several sources of a figure (the LMM tab's fit: subjects,
+band, population, ...).  Inside :func:`batched` a figure widget collects
+them and sends one patch with every change when the block ends (the Bokeh
+server does the same): the browser applies them together and draws the
+figure once, not once per source, and fewer comm messages travel.
+
 So nothing is re-serialised when a learner moves a slider, and the bundle
 never changes under a view (a view whose bundle changes while it is being
 built breaks: BokehJS 3.9 "configuration is missing").  The figures are
@@ -45,14 +65,17 @@ can only refer to models the view knows).
 
 from __future__ import annotations
 
+import json
 import threading
+from contextlib import ExitStack, contextmanager
 
 from bokeh.document.events import ColumnDataChangedEvent, ModelChangedEvent
 from bokeh.models import ColumnDataSource
+from bokeh.protocol import Protocol
 from jupyter_bokeh import BokehModel
 
 __all__ = ["setup", "ensure_bokehjs", "embed", "in_notebook", "FigureWidget", "figures_in",
-           "resync_figures", "before_display"]
+           "resync_figures", "before_display", "batched"]
 
 # Whether this kernel has sent BokehJS to a front end.  This is the one piece
 # of module state in the widget layer, on purpose: it is a per-kernel fact
@@ -165,6 +188,26 @@ def resync_figures(widget) -> int:
     return sum(f.resync() for f in figures_in(widget))
 
 
+@contextmanager
+def batched(widget):
+    """Within the block, every figure in ``widget``'s tree sends its changes as one patch, at the end.
+
+    Examples
+    --------
+    >>> from bokeh.plotting import figure
+    >>> fig = figure(width=200, height=150)
+    >>> r = fig.scatter(x=[], y=[])
+    >>> view = embed(fig)
+    >>> with batched(view):
+    ...     r.data_source.data = {"x": [1], "y": [2]}
+    ...     r.data_source.data = {"x": [1, 2], "y": [2, 3]}     # one message, with the latest data
+    """
+    with ExitStack() as stack:
+        for view in figures_in(widget):
+            stack.enter_context(view.batch())
+        yield
+
+
 def before_display(widget) -> int:
     """What a panel does before it is displayed: :meth:`FigureWidget.resync` its figures.
 
@@ -193,6 +236,7 @@ class FigureWidget(BokehModel):
         # in the order of their latest change.
         self._changed: dict = {}
         self._holding = False
+        self._batch: dict | None = None   # (model id, attr) -> model, changed inside batch()
         # A Monte Carlo study fills its charts from a worker thread while the
         # kernel's thread may handle a view report: a patch is several comm
         # messages, so the two senders must not interleave.
@@ -246,9 +290,58 @@ class FigureWidget(BokehModel):
         with self._lock:
             self._changed.pop(key, None)
             self._changed[key] = model
-            if self.n_views > 0 and not self._holding:
+            if self._batch is not None:
+                self._batch.pop(key, None)
+                self._batch[key] = model
+            elif self.n_views > 0 and not self._holding:
                 super()._document_patched(event)
         self._show_if_drawn()
+
+    @contextmanager
+    def batch(self):
+        """Collect the changes made in the block; send them as one patch at its end (see :func:`batched`).
+
+        Blocks nest: the end of an inner block sends what was collected so
+        far (a panel can send its plots before its tables), the outer block
+        goes on collecting.
+        """
+        with self._lock:
+            outer = self._batch is not None
+            if not outer:
+                self._batch = {}
+        try:
+            yield self
+        finally:
+            with self._lock:
+                changed = self._batch
+                self._batch = {} if outer else None
+                if changed and self.n_views > 0 and not self._holding:
+                    self._send_patch(changed)
+
+    def _send_patch(self, changed: dict) -> None:
+        """One PATCH-DOC message with the current value of every changed property (as jupyter_bokeh sends one)."""
+        events = [self._event(model, attr) for (_, attr), model in changed.items()]
+        msg = Protocol().create("PATCH-DOC", events)
+        self.send({"msg": "patch", "payload": msg.header_json})
+        self.send({"msg": "patch", "payload": msg.metadata_json})
+        self.send({"msg": "patch", "payload": msg.content_json})
+        for buffer in msg.buffers:
+            self.send({"msg": "patch", "payload": json.dumps(buffer.ref)})
+            self.send({"msg": "patch"}, [buffer.to_bytes()])
+
+    def _event(self, model, attr):
+        if attr == "data" and isinstance(model, ColumnDataSource):
+            return ColumnDataChangedEvent(self._document, model, "data")
+        return ModelChangedEvent(self._document, model, attr, getattr(model, attr))
+
+    def _sync_model(self, _model, content: dict, _buffers) -> None:
+        """A change from the browser: dropped unread when it is an echo of a source's data (module docstring)."""
+        if content.get("kind") == "ModelChanged" and content.get("attr") == "data":
+            ref = content.get("model")
+            model = self._document.get_model_by_id(ref.get("id")) if isinstance(ref, dict) else None
+            if isinstance(model, ColumnDataSource) and not model._callbacks.get("data"):
+                return
+        super()._sync_model(_model, content, _buffers)
 
     def _on_view_count(self, change) -> None:
         if (change["new"] or 0) > (change["old"] or 0):
@@ -258,14 +351,9 @@ class FigureWidget(BokehModel):
 
     def _send_changes(self) -> int:
         """Patch every property changed since the bundle, with its current value."""
-        doc = self._document
         with self._lock:
             for (_, attr), model in list(self._changed.items()):
-                if attr == "data" and isinstance(model, ColumnDataSource):
-                    event = ColumnDataChangedEvent(doc, model, "data")
-                else:
-                    event = ModelChangedEvent(doc, model, attr, getattr(model, attr))
-                super()._document_patched(event)
+                super()._document_patched(self._event(model, attr))
             return len(self._changed)
 
     def _repr_mimebundle_(self, **kwargs):
