@@ -21,9 +21,18 @@ import pandas as pd
 from bokeh.models import ColumnDataSource
 from scipy import stats
 
-from lmm_teach.plots.theme import TRUTH_COLOUR, empty_columns, group_colours, legend_above, new_figure, ordered_levels
+from lmm_teach.plots.refit import add_draggable_points
+from lmm_teach.plots.theme import (
+    EDITED_COLOUR,
+    TRUTH_COLOUR,
+    empty_columns,
+    group_colours,
+    legend_above,
+    new_figure,
+    ordered_levels,
+)
 
-__all__ = ["make_fit_figure", "fit_data", "population_design_row"]
+__all__ = ["make_fit_figure", "fit_data", "edited_line", "population_design_row"]
 
 _SUBJECT_COLUMNS = ("subject", "xs", "ys", "colour")
 _LINE_COLUMNS = ("xs", "ys", "colour", "label")
@@ -33,19 +42,30 @@ _TRUTH_COLUMNS = ("xs", "ys", "colour", "truth_label")
 
 
 
-def make_fit_figure(*, x_label: str = "time", y_label: str = "outcome"):
+def make_fit_figure(*, x_label: str = "time", y_label: str = "outcome", draggable: bool = False):
     """Build the (empty) figure of the fitted lines once.
+
+    Parameters
+    ----------
+    draggable : bool
+        Also draw the measurements as points a learner can drag (source
+        ``"points"``, a ``PointDrawTool`` that is not active until a panel
+        makes it so; :func:`lmm_teach.plots.refit.add_draggable_points`) and
+        the edited subject's line, highlighted (source ``"edited"``).
 
     Returns
     -------
     (figure, sources)
-        ``sources``: ``"subjects"``, ``"band"``, ``"population"``, ``"truth"``.
+        ``sources``: ``"subjects"``, ``"band"``, ``"population"``, ``"truth"``
+        (and ``"points"``, ``"edited"``).
 
     Examples
     --------
     >>> fig, sources = make_fit_figure()
     >>> sorted(sources)
     ['band', 'population', 'subjects', 'truth']
+    >>> sorted(make_fit_figure(draggable=True)[1])
+    ['band', 'edited', 'points', 'population', 'subjects', 'truth']
     """
     sources = {
         "subjects": ColumnDataSource(empty_columns(_SUBJECT_COLUMNS), name="subjects"),
@@ -63,7 +83,27 @@ def make_fit_figure(*, x_label: str = "time", y_label: str = "outcome"):
                    legend_field="label")
     fig.multi_line("xs", "ys", source=sources["truth"], line_color=TRUTH_COLOUR, line_width=2,
                    line_dash="dashed", legend_field="truth_label")
+    if draggable:
+        sources["edited"] = ColumnDataSource(empty_columns(("xs", "ys")), name="edited")
+        fig.multi_line("xs", "ys", source=sources["edited"], line_color=EDITED_COLOUR, line_width=3.5,
+                       line_alpha=0.95)
+        sources["points"], _tool = add_draggable_points(fig, active=False)
     return fig, sources
+
+
+def edited_line(subjects: dict, subject) -> dict:
+    """The ``"edited"`` source's columns: one subject's line from :func:`fit_data`'s ``"subjects"``.
+
+    Examples
+    --------
+    >>> edited_line({"subject": ["a", "b"], "xs": [[0, 1], [0, 2]], "ys": [[1, 2], [3, 4]]}, "b")
+    {'xs': [[0, 2]], 'ys': [[3, 4]]}
+    """
+    names = subjects["subject"]
+    if subject is None or str(subject) not in names:
+        return {"xs": [], "ys": []}
+    i = names.index(str(subject))
+    return {"xs": [subjects["xs"][i]], "ys": [subjects["ys"][i]]}
 
 
 def population_design_row(terms, t: np.ndarray, *, time: str, between: str | None = None,

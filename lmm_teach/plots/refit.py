@@ -16,7 +16,8 @@ from bokeh.models import ColumnDataSource, HoverTool, PointDrawTool
 
 from lmm_teach.plots.theme import GREY, OKABE_ITO, empty_columns, new_figure
 
-__all__ = ["make_refit_figure", "refit_data", "set_pooling", "POOLING", "POINT_COLUMNS"]
+__all__ = ["make_refit_figure", "refit_data", "set_pooling", "points_data", "add_draggable_points", "POOLING",
+           "POINT_COLUMNS"]
 
 #: Pooling key -> (label, colour).
 POOLING = {
@@ -44,22 +45,69 @@ def make_refit_figure(*, x_label: str = "time", y_label: str = "outcome"):
     >>> sorted(sources), tool.add
     (['complete', 'none', 'partial', 'points'], False)
     """
-    sources = {"points": ColumnDataSource(empty_columns(POINT_COLUMNS), name="points")}
+    sources = {}
     fig = new_figure(name="refit", title="Drag a measurement: the model refits when you let go",
                      x_label=x_label, y_label=y_label)
     for key, (_label, colour) in POOLING.items():
         sources[key] = ColumnDataSource(empty_columns(_LINE_COLUMNS), name=key)
         fig.multi_line("xs", "ys", source=sources[key], line_color=colour, line_alpha="alpha",
                                         line_width="width", name=f"lines-{key}", visible=key == "partial")
-    pts = fig.scatter("x", "y", source=sources["points"], size="size", fill_color="colour", line_color="white",
+    sources["points"], tool = add_draggable_points(fig)
+    return fig, sources, tool
+
+
+def add_draggable_points(fig, *, active: bool = True):
+    """Add the measurements as points a learner can drag (a ``PointDrawTool``) to ``fig``.
+
+    Returns ``(source, tool)``: the points' source (columns
+    :data:`POINT_COLUMNS`, filled by :func:`points_data`) and the tool
+    (``tool.add`` switches "tap adds a point").  With ``active`` the tool is
+    the figure's drag and tap tool from the start; otherwise it waits in the
+    toolbar until a panel activates it (``fig.toolbar.active_drag = tool``).
+    The renderer is named ``"points"`` (browser tests find it by that name).
+
+    Examples
+    --------
+    >>> from lmm_teach.plots.theme import new_figure
+    >>> fig = new_figure(name="demo", title="", x_label="t", y_label="y")
+    >>> source, tool = add_draggable_points(fig)
+    >>> sorted(source.data) == sorted(POINT_COLUMNS), tool.add, fig.toolbar.active_drag is tool
+    (True, False, True)
+    """
+    source = ColumnDataSource(empty_columns(POINT_COLUMNS), name="points")
+    pts = fig.scatter("x", "y", source=source, size="size", fill_color="colour", line_color="white",
                       line_width=0.5, alpha=0.9, name="points")
+    # empty_value: what the browser puts in the other columns of a tapped, new point.
     tool = PointDrawTool(renderers=[pts], add=False, drag=True, empty_value="")
     fig.add_tools(tool)
-    fig.toolbar.active_drag = tool
-    fig.toolbar.active_tap = tool
+    if active:
+        fig.toolbar.active_drag = tool
+        fig.toolbar.active_tap = tool
     fig.add_tools(HoverTool(renderers=[pts], tooltips=[("subject", "@subject"), ("time", "@x{0.00}"),
                                                        ("y", "@y{0.00}")]))
-    return fig, sources, tool
+    return source, tool
+
+
+def points_data(data: pd.DataFrame, *, y: str, subject: str, time: str, highlight=None,
+                colour: str = HIGHLIGHT) -> dict[str, list]:
+    """The draggable points' columns: one point per measurement with an outcome.
+
+    ``row`` is the measurement's position in ``data`` (what an edit refers
+    to); the ``highlight`` subject's points are drawn larger, in ``colour``.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"s": ["a", "a", "b"], "t": [0.0, 1.0, 0.0], "y": [1.0, float("nan"), 3.0]})
+    >>> out = points_data(df, y="y", subject="s", time="t", highlight="b")
+    >>> out["row"].tolist(), out["colour"]
+    ([0, 2], ['#9A9A9A', '#D55E00'])
+    """
+    yv = pd.to_numeric(data[y], errors="coerce").to_numpy(float)
+    rows = np.flatnonzero(np.isfinite(yv))
+    subj = data[subject].to_numpy()[rows].astype(str)
+    is_hl = subj == (None if highlight is None else str(highlight))
+    return {"x": data[time].to_numpy(float)[rows], "y": yv[rows], "row": rows, "subject": subj.tolist(),
+            "colour": np.where(is_hl, colour, GREY).tolist(), "size": np.where(is_hl, 9, 7).tolist()}
 
 
 def set_pooling(fig, key: str) -> None:
@@ -78,7 +126,8 @@ def refit_data(work: pd.DataFrame, lines: pd.DataFrame, *, y: str, subject: str,
     Parameters
     ----------
     work : DataFrame
-        The data being edited, one row per measurement, with a ``_row`` id column.
+        The data being edited, one row per measurement (a point's ``row`` is
+        its position here).
     lines : DataFrame
         :func:`lmm_teach.pooling.pooling_lines` of the LMM fitted to ``work``.
     highlight : optional
@@ -90,20 +139,12 @@ def refit_data(work: pd.DataFrame, lines: pd.DataFrame, *, y: str, subject: str,
     >>> from lmm_teach.pooling import pooling_lines
     >>> bp = lmm_teach.load_bp()
     >>> m = lmm_teach.fit_lmm(bp, y="bp", subject="patient", time="time_num")
-    >>> work = bp.assign(_row=range(len(bp)))
-    >>> out = refit_data(work, pooling_lines(bp, m), y="bp", subject="patient", time="time_num")
+    >>> out = refit_data(bp, pooling_lines(bp, m), y="bp", subject="patient", time="time_num")
     >>> len(out["points"]["x"]), len(out["partial"]["xs"])
     (30, 10)
     """
-    ok = work[y].notna().to_numpy()
-    w = work[ok]
-    subj = w[subject].astype(str).to_numpy()
+    out = {"points": points_data(work, y=y, subject=subject, time=time, highlight=highlight)}
     hl = None if highlight is None else str(highlight)
-    is_hl = subj == hl
-    points = {"x": w[time].to_numpy(float), "y": w[y].to_numpy(float), "row": w["_row"].to_numpy(),
-              "subject": subj.tolist(), "colour": np.where(is_hl, HIGHLIGHT, GREY).tolist(),
-              "size": np.where(is_hl, 9, 7).tolist()}
-    out = {"points": points}
     names = lines.index.astype(str).to_numpy()
     t0 = lines["t_min"].to_numpy(float)
     t1 = lines["t_max"].to_numpy(float)

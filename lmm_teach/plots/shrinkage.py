@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from bokeh.models import Arrow, ColumnDataSource, FixedTicker, HoverTool, NormalHead, Range1d
 
-from lmm_teach.plots.theme import TRUTH_COLOUR, empty_columns, group_colours, legend_above, new_figure
+from lmm_teach.plots.theme import EDITED_COLOUR, TRUTH_COLOUR, empty_columns, group_colours, legend_above, new_figure
 from lmm_teach.pooling import ellipse
 
 __all__ = ["make_shrinkage_figure", "shrinkage_data", "shrinkage_kind", "ROWS"]
@@ -134,6 +134,7 @@ def shrinkage_data(
     cov: np.ndarray | None = None,
     true_cov: np.ndarray | None = None,
     cond_sd: pd.DataFrame | None = None,
+    highlight=None,
 ) -> dict[str, dict]:
     """The columns of the shrinkage plot's sources.
 
@@ -155,6 +156,9 @@ def shrinkage_data(
         (:func:`lmm_teach.pooling.ranef_covariance`): 1 x 1 or 2 x 2.
     cond_sd : DataFrame, optional
         :func:`lmm_teach.pooling.conditional_sd` of the fit.
+    highlight : optional
+        A subject drawn in :data:`~lmm_teach.plots.theme.EDITED_COLOUR` (the
+        one whose data a learner edited).
 
     Returns
     -------
@@ -185,6 +189,10 @@ def shrinkage_data(
         level = [None] * n
         colour = [group_colours([0])[0]] * n
         labels = ["population line"] * n
+    dot_colour = colour
+    if highlight is not None and str(highlight) in subjects:
+        dot_colour = list(colour)
+        dot_colour[subjects.index(str(highlight))] = EDITED_COLOUR
 
     nan = np.full(n, np.nan)
     own_x = shrink["own_intercept"].to_numpy(float)
@@ -204,7 +212,7 @@ def shrinkage_data(
     out = {
         "subject": subjects,
         "n_obs": shrink["n_obs"].to_numpy(),
-        "colour": colour,
+        "colour": dot_colour,
         "own_x": own_x,
         "own_y": own_slope if kind == "slope" else row("own"),
         "lmm_x": lmm_x,
@@ -240,7 +248,7 @@ def shrinkage_data(
     return {"subjects": out, "population": population,
             "estimated": _distribution(kind, cov, centres, ROWS["lmm"]),
             "true": _distribution(kind, true_cov, [(x, y, TRUTH_COLOUR) for x, y, _ in centres], ROWS["truth"]),
-            "intervals": _intervals(kind, shrink, cond_sd, subjects, colour, lmm_x,
+            "intervals": _intervals(kind, shrink, cond_sd, subjects, dot_colour, lmm_x,
                                     lmm_slope if kind == "slope" else None)}
 
 

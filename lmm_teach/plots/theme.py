@@ -22,6 +22,7 @@ __all__ = [
     "GROUP_COLOURS",
     "GREY",
     "TRUTH_COLOUR",
+    "EDITED_COLOUR",
     "WIDTH",
     "HEIGHT",
     "new_figure",
@@ -51,6 +52,8 @@ GROUP_COLOURS = tuple(OKABE_ITO[k] for k in ("blue", "vermillion", "green", "pur
 GREY = "#9A9A9A"
 #: The true values of a simulation: black, drawn dashed or as crosses.
 TRUTH_COLOUR = OKABE_ITO["black"]
+#: The subject whose data a learner edited by hand (drag a measurement): a colour no arm and no truth uses.
+EDITED_COLOUR = OKABE_ITO["orange"]
 
 WIDTH = 560
 HEIGHT = 360

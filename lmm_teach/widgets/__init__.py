@@ -27,6 +27,11 @@ Assign ``source.data`` whenever you like; a figure widget put into a container
 after the panel was displayed needs ``view.resync()`` just before (see
 ``lmm_teach/widgets/notebook.py``).
 
+The LMM panel's "Drag a measurement" (``widgets/drag.py``) edits a copy of
+the data; in the Explorer (``explorer.drag``) the edited data become
+``explorer.result`` (``result.edits`` > 0, ``result.base`` the unedited
+result), so every tab follows them until "Reset data" or a Design change.
+
 The Explorer prepares every panel before it shows any, so a failure keeps the
 last good plots; :class:`~lmm_teach.widgets.explorer.Explorer.refresh` never
 raises and explains problems in the status area (class ``lmm-status``).
@@ -52,7 +57,10 @@ no tab) with
   ``seed``, ``data``, ``columns``, ``analysis``, ``lmm``, ``anova``,
   ``comparison``, ``shrinkage``, ``truth``, ``simulation``).  Keep it cheap
   (it runs on every slider release): mark yourself stale rather than
-  recompute.
+  recompute.  It also runs after every drag of a measurement
+  (``result.edits`` > 0): then ``result.lmm`` is ready, but ``analysis``,
+  ``anova`` and ``comparison`` are computed when first read, so read them
+  only when your tab is shown (as Show code does).
 
 What the tab may use on ``explorer``: ``explorer.design`` (current Design;
 ``ValueError`` when the controls describe none), ``explorer.seed``,

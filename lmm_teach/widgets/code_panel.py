@@ -5,7 +5,9 @@ every Explorer update at no cost):
 
 1. the data: ``lmm_teach.simulate(lmm_teach.Design(<fields that differ
    from the defaults>), seed=N)`` for simulated data, ``pd.read_csv("<file>")``
-   for the learner's own;
+   for the learner's own; then the measurements the learner moved or added
+   by hand in the LMM tab, one line each, so that the code gives the numbers
+   the Explorer shows;
 2. the same LMM in pandas + statsmodels (:meth:`LMMResult.statsmodels_code`),
    whose estimates agree with ours to optimiser precision, and the
    lmm_teach call that gives exactly the Explorer's numbers;
@@ -72,7 +74,8 @@ def _call(func: str, first: str, kwargs: dict) -> str:
 
 
 def python_code(lmm, *, columns, random_slope: bool, design: Design | None = None, seed: int | None = None,
-                file_name: str = "your_file.csv", data_code: str | None = None, anova: bool = True) -> str:
+                file_name: str = "your_file.csv", data_code: str | None = None, anova: bool = True,
+                edits: str = "") -> str:
     """The Python code that rebuilds the data and the fit.
 
     Parameters
@@ -87,6 +90,9 @@ def python_code(lmm, *, columns, random_slope: bool, design: Design | None = Non
         (or loaded by ``data_code``, Python source that defines ``data``).
     anova : bool
         Also print the RM-ANOVA (when the analysis has one).
+    edits : str
+        Python source that applies the learner's hand edits to ``data``
+        (:func:`lmm_teach.widgets.drag.edit_code`).
     """
     head = ["import lmm_teach"]
     body = []
@@ -100,6 +106,10 @@ def python_code(lmm, *, columns, random_slope: bool, design: Design | None = Non
         if "pd." in data_code:
             head.insert(0, "import pandas as pd")
         body += ["# 1. The data: yours, in long format (one row per measurement)", data_code]
+    if edits:
+        if "pd." in edits and "import pandas as pd" not in head:
+            head.insert(0, "import pandas as pd")
+        body += ["# ... and the measurements you moved or added by hand in the Explorer", edits]
     body += ["", "# 2. The LMM with pandas + statsmodels (estimates agree with lmm_teach's to optimiser precision)"]
     try:
         sm = lmm.statsmodels_code("data")
@@ -189,6 +199,8 @@ class CodePanel(Panel):
                  file_name: str = "your_file.csv"):
         self.explorer = explorer
         self.file_name = file_name
+        self._pending = None
+        self._watching = False
         self.result = None
         self.code = ""
         self.r = ""
@@ -211,14 +223,19 @@ class CodePanel(Panel):
                 file_name: str | None = None, data_code: str | None = None):
         """Format the code for ``result``; return the function that shows it."""
         file_name = file_name or self.file_name
-        if hasattr(result, "analysis"):  # an ExplorerResult
+        edits = ""
+        if _explorer_result(result):
             lmm, columns, random_slope = result.lmm, result.columns, bool(result.random_slope)
             design, seed = result.design, result.seed
             anova = result.anova is not None
+            if result.edits:
+                from lmm_teach.widgets.drag import edit_code
+
+                edits = edit_code(result.base.data, result.data, y=columns.y)
         else:  # an LMMResult
             lmm, columns, random_slope, anova = result, result.columns, bool(result.random_slope), False
         code = python_code(lmm, columns=columns, random_slope=random_slope, design=design, seed=seed,
-                           file_name=file_name, data_code=data_code, anova=anova)
+                           file_name=file_name, data_code=data_code, anova=anova, edits=edits)
         r = r_code(lmm, columns=columns, simulated=design is not None, file_name=file_name)
 
         def show() -> None:
@@ -232,12 +249,22 @@ class CodePanel(Panel):
         self.prepare(result, **kwargs)()
 
     def explorer_updated(self, result) -> None:
-        """After every Explorer update: string formatting only."""
+        """After every Explorer update: string formatting only.
+
+        Data edited by hand wait until this tab is shown: their code asks for
+        the RM-ANOVA of the edited data, which a drag does not compute.
+        """
+        if getattr(result, "edits", 0) and not self._shown():
+            self._pending = result
+            self._watch()
+            return
+        self._pending = None
         file_name = data_code = None
+        data = result.base.data if getattr(result, "base", None) is not None else result.data
         if result.design is None and self.explorer is not None:
             # the learner's data came from the "Your own data" tab: its file, or the example
             own = getattr(self.explorer, "extensions", {}).get("Your own data")
-            if own is not None and getattr(own, "data", None) is result.data:
+            if own is not None and getattr(own, "data", None) is data:
                 file_name, data_code = own.file_name, own.data_code
         try:
             self.update(result, file_name=file_name, data_code=data_code)
@@ -245,6 +272,28 @@ class CodePanel(Panel):
             self.status.problem("The code cannot be shown", f"{type(exc).__name__}: {exc}")
         else:
             self.status.clear()
+
+
+    def _shown(self) -> bool:
+        tabs = getattr(self.explorer, "tabs", None)
+        if tabs is None:
+            return True
+        i = tabs.selected_index
+        return i is not None and 0 <= i < len(tabs.children) and tabs.children[i] is self.layout
+
+    def _watch(self) -> None:
+        if not self._watching and getattr(self.explorer, "tabs", None) is not None:
+            self.explorer.tabs.observe(self._on_tab, names="selected_index")
+            self._watching = True
+
+    def _on_tab(self, change) -> None:
+        if self._pending is not None and self._shown():
+            self.explorer_updated(self._pending)
+
+
+def _explorer_result(result) -> bool:
+    """Whether ``result`` is an ExplorerResult (asked without reading its analysis, which may not be computed yet)."""
+    return dataclasses.is_dataclass(result) and any(f.name == "analysis" for f in dataclasses.fields(result))
 
 
 def _pre(code: str, language: str, label: str) -> str:

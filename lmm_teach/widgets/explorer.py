@@ -12,6 +12,19 @@ computed, so a failure leaves the last good plots in place and the status
 area explains.  The panels in hidden tabs are brought up to date when their
 tab is selected (the learner waits only for what they see; a preset or a
 slider release does not re-plot five tabs).
+
+Data edited by hand (the LMM tab's "Drag a measurement") take a shorter path
+(:meth:`Explorer._data_edited`)::
+
+    drag released -> the edited copy -> fit_lmm (the same model) -> the LMM tab's prepare/show
+
+The RM-ANOVA, the LMM with categorical time and the comparison of the edited
+data are computed when something first asks for them (``result.analysis``:
+the ANOVA and Compare tabs when selected, Show code), so a drag waits for one
+fit only.  Every tab then shows the edited data; the status says so, and
+that the Monte Carlo tab studies the design, not these data.  "Reset data"
+shows the unedited result again (the same object: the same numbers); a
+Design control, New sample or "Your own data" drops the edits, visibly.
 """
 
 from __future__ import annotations
@@ -27,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from lmm_teach.design import Design
+from lmm_teach.lmm.lazy import Deferred, LazyField
 from lmm_teach.validate import Columns
 from lmm_teach.widgets import code_panel, covariance_panel, data_panel, diagnostics_panel, montecarlo_panel
 from lmm_teach.widgets.anova_panel import AnovaPanel
@@ -34,8 +48,10 @@ from lmm_teach.widgets.base import Panel, StatusArea, escape
 from lmm_teach.widgets.compare_panel import ComparePanel
 from lmm_teach.widgets.data_view import DataPanel
 from lmm_teach.widgets.design_panel import DesignPanel
+from lmm_teach.widgets.drag import refit_like
 from lmm_teach.widgets.explain import explain_error, teaching_notes
 from lmm_teach.widgets.lmm_panel import LMMPanel
+from lmm_teach.widgets.notebook import batched
 from lmm_teach.widgets.page import style_widget
 from lmm_teach.widgets.truth import subject_truth, truth_from_design
 
@@ -80,8 +96,16 @@ class ExplorerResult:
         The analysed data.
     analysis : Analysis
         ``lmm``, ``lmm_categorical``, ``anova``, ``comparison``, ``notes``, ``warnings``.
+        For edited data it is computed on first read (a drag waits for the LMM only).
+    edits : int
+        Hand edits of the data (drag a measurement) since they were simulated
+        or given; 0 for data as simulated or given.
+    base : ExplorerResult or None
+        With edits: the result of the data before them (what "Reset data" shows).
+    fit : LMMResult or None
+        With edits: the LMM fitted to the edited data (``analysis.lmm`` is the same object).
     shrinkage : DataFrame
-        :func:`lmm_teach.compare.shrinkage` of ``analysis.lmm`` (computed on
+        :func:`lmm_teach.compare.shrinkage` of ``lmm`` (computed on
         first use: only the LMM tab needs it).
     """
 
@@ -91,17 +115,20 @@ class ExplorerResult:
     simulation: Any
     columns: Columns
     data: pd.DataFrame
-    analysis: Any
+    analysis: Any = LazyField()
+    edits: int = 0
+    base: ExplorerResult | None = None
+    fit: Any = None
 
     @cached_property
     def shrinkage(self) -> pd.DataFrame:
         from lmm_teach.compare import shrinkage
 
-        return shrinkage(self.data, self.analysis.lmm)
+        return shrinkage(self.data, self.lmm)
 
     @property
     def lmm(self):
-        return self.analysis.lmm
+        return self.fit if self.fit is not None else self.analysis.lmm
 
     @property
     def lmm_categorical(self):
@@ -129,6 +156,32 @@ def simulated_columns(design: Design) -> Columns:
     return Columns(y="y", subject="subject", time="time", visit="visit",
                    between="arm" if design.arms else None,
                    cluster="clinic" if design.n_clinics > 0 else None)
+
+
+def edited_result(base: ExplorerResult, data: pd.DataFrame, *, edits: int) -> ExplorerResult:
+    """The result of hand-edited data: the LMM of ``base`` refitted now, the rest on first read.
+
+    ``base`` is the result of the data before the edits; ``data`` the edited copy.
+    """
+    base = base.base or base
+    with _quiet():
+        fit = refit_like(base.lmm, data)
+    recipe = Deferred(_edited_analysis, (data, base.columns, base.random_slope, base.design, fit))
+    return ExplorerResult(design=base.design, seed=base.seed, random_slope=base.random_slope,
+                          simulation=base.simulation, columns=base.columns, data=data, analysis=recipe,
+                          edits=int(edits), base=base, fit=fit)
+
+
+def _edited_analysis(data, cols: Columns, random_slope: bool, design, fit):
+    """The whole analysis of edited data, its LMM the one already fitted (the same numbers, one object)."""
+    import dataclasses
+
+    from lmm_teach.compare import analyze
+
+    with _quiet():
+        analysis = analyze(data, y=cols.y, subject=cols.subject, time=cols.time, visit=cols.visit,
+                           between=cols.between, cluster=cols.cluster, random_slope=random_slope, truth=design)
+    return dataclasses.replace(analysis, lmm=fit)
 
 
 def compute(design: Design, seed: int, *, random_slope: bool = False) -> ExplorerResult:
@@ -240,6 +293,7 @@ class Explorer(Panel):
         self.layout = widgets.VBox([title, style_widget(), body], layout=widgets.Layout(overflow="visible"))
         self._finish_layout("lmm-explorer")
         self.design_panel.on_change(self.refresh)
+        self.lmm_panel.on_edit(self._data_edited)
         self.refresh()
 
     # ------------------------------------------------------------- the state
@@ -252,6 +306,15 @@ class Explorer(Panel):
     def seed(self) -> int:
         """The current seed."""
         return int(self.design_panel.seed.value)
+
+    @property
+    def drag(self):
+        """The LMM tab's "Drag a measurement" (:class:`lmm_teach.widgets.drag.DragMode`).
+
+        ``explorer.drag.move(row, value)``, ``.add(subject, time, value)`` and
+        ``.reset()`` do what the mouse does; ``explorer.result.edits`` counts the edits.
+        """
+        return self.lmm_panel.drag
 
     def hold(self):
         """Context manager: control changes inside it cause one update at the end.
@@ -284,7 +347,7 @@ class Explorer(Panel):
                 result = compute(design, self.seed, random_slope=bool(self.design_panel.random_slope.value))
         except Exception as exc:  # every failure becomes an explanation, never a traceback
             return self._fail(exc)
-        return self._publish(result)
+        return self._publish(result, why="new data were simulated (a Design control or New sample)")
 
     def show_data(self, data: pd.DataFrame, *, y: str, subject: str, time: str, visit: str | None = None,
                   between: str | None = None, cluster: str | None = None, random_slope: bool = False) -> bool:
@@ -308,7 +371,7 @@ class Explorer(Panel):
                                         columns=cols, data=data, analysis=analysis)
         except Exception as exc:
             return self._fail(exc, data=data, y=y)
-        return self._publish(result)
+        return self._publish(result, why="other data were analysed")
 
     def update_all_panels(self) -> bool:
         """Bring every result tab up to date now (hidden ones included)."""
@@ -319,14 +382,15 @@ class Explorer(Panel):
 
     def _prepare(self, title: str, result: ExplorerResult):
         """The ``show`` function of one panel for ``result`` (pure computation; may raise)."""
-        a, cols, data = result.analysis, result.columns, result.data
+        cols, data = result.columns, result.data
+        if title == "LMM":  # first: the one a drag waits for (it needs no more than the LMM)
+            subj_truth = subject_truth(result.simulation) if result.simulation is not None else None
+            return self.lmm_panel.prepare(result.lmm, data=data, truth=result.truth, subject_truth=subj_truth,
+                                          shrink=result.shrinkage)
+        a = result.analysis
         if title == "Data":
             dropped = a.anova.dropped_subjects if a.anova is not None else None
             return self.data_panel.prepare(data, columns=cols, dropped=dropped)
-        if title == "LMM":
-            subj_truth = subject_truth(result.simulation) if result.simulation is not None else None
-            return self.lmm_panel.prepare(a.lmm, data=data, truth=result.truth, subject_truth=subj_truth,
-                                          shrink=result.shrinkage)
         if title == "ANOVA":
             reason = next((w for w in a.warnings
                            if getattr(w, "kind", "") == "not_computed" and getattr(w, "about", "") == "anova"), "")
@@ -340,8 +404,41 @@ class Explorer(Panel):
         titles = list(self.tabs.titles)
         return titles[i] if i is not None and 0 <= i < len(titles) else None
 
-    def _publish(self, result: ExplorerResult) -> bool:
-        """Show a new result: the visible panel now, the hidden ones when selected."""
+    def _data_edited(self, edited) -> bool:
+        """The learner edited the data (the LMM tab's drag): refit, and show the edited data everywhere.
+
+        ``edited`` is the :class:`~lmm_teach.widgets.drag.EditedData` of the
+        data shown; unchanged (a reset), the unedited result is shown again.
+        Returns False (and explains) when the edited data cannot be fitted.
+        """
+        current = self.result
+        if current is None:
+            return False
+        base = current.base or current
+        if edited.given is not base.data:
+            return False   # edits of data no longer shown (cannot happen from the page)
+        if not edited.changed:
+            return self._publish(base)
+        self.n_updates += 1
+        try:
+            result = edited_result(base, edited.data, edits=edited.edits)
+        except Exception as exc:
+            self.error, self.error_traceback = exc, traceback.format_exc()
+            _, explanation, _ = explain_error(exc, data=edited.data, y=base.columns.y)
+            self.status.problem("The model cannot be refitted to these data", explanation,
+                                hint="Press Reset data (LMM tab), or move the point back.")
+            return False
+        ok = self._publish(result)
+        if ok and "LMM" in self.stale:  # edited from Python while another tab is shown
+            self._render("LMM")
+        return ok
+
+    def _publish(self, result: ExplorerResult, *, why: str = "") -> bool:
+        """Show a new result: the visible panel now, the hidden ones when selected.
+
+        ``why``: what replaced the data, said when it drops hand edits.
+        """
+        dropped = self.result.edits if self.result is not None and not result.edits and why else 0
         visible = self._visible()
         show = None
         if visible in self.panels:
@@ -355,10 +452,17 @@ class Explorer(Panel):
         self.error_traceback = ""
         self.stale = set(self.panels)
         if show is not None:
-            show()
+            with batched(self.panels[visible].layout):   # one patch per figure
+                show()
             self.stale.discard(visible)
-        self.status.show(teaching_notes(result.analysis, data=result.data, y=result.columns.y),
-                         title="What to notice")
+        if result.edits:
+            self.status.show(edit_notes(result), title="Data edited by hand")
+        else:
+            self.drag.follow(result.data, result.columns)  # the LMM tab hidden or not: edits refer to these data
+            notes = teaching_notes(result.analysis, data=result.data, y=result.columns.y)
+            if dropped:
+                notes.insert(0, f"Your {dropped} hand edit{'s were' if dropped != 1 else ' was'} dropped: {why}.")
+            self.status.show(notes, title="What to notice")
         for title, panel in self.extensions.items():
             hook = getattr(panel, "explorer_updated", None)
             if hook is not None:
@@ -381,7 +485,8 @@ class Explorer(Panel):
             heading, explanation, hint = explain_error(exc)
             self.status.problem(f"{heading} ({title} tab)", explanation, hint=hint)
             return False
-        show()
+        with batched(self.panels[title].layout):
+            show()
         self.stale.discard(title)
         return True
 
@@ -404,6 +509,21 @@ class Explorer(Panel):
         except Exception as exc:  # a broken optional tab must not break the app
             self.extension_errors[title] = exc
             return _Unavailable(title, exc)
+
+
+def edit_notes(result: ExplorerResult) -> list[str]:
+    """The status while the data are edited by hand: what the tabs show, and the fit's own warnings."""
+    n = result.edits
+    what = "the simulated data" if result.design is not None else "your data"
+    notes = [f"You edited {what} by hand ({n} edit{'s' if n != 1 else ''}). Every tab now analyses the "
+             "edited data. Reset data (LMM tab) brings back the data as they were; a Design control or "
+             "New sample simulates new data and drops the edits."]
+    if result.design is not None:
+        notes.append("The Monte Carlo tab studies the design (it simulates new studies): your edits are not "
+                     "part of it. The truth drawn in the plots is the design's, which your edited "
+                     "measurement no longer follows.")
+    notes += [str(w) for w in result.fit.warnings]
+    return notes
 
 
 class _quiet:

@@ -25,10 +25,10 @@ import pandas as pd
 
 from lmm_teach.lmm import fit_lmm
 from lmm_teach.plots import make_shrinkage_figure, shrinkage_data, update_sources
-from lmm_teach.plots.refit import make_refit_figure, refit_data, set_pooling
+from lmm_teach.plots.refit import make_refit_figure, points_data, refit_data, set_pooling
 from lmm_teach.pooling import conditional_sd, pooling_lines, ranef_covariance, true_covariance
-from lmm_teach.validate import DataError
 from lmm_teach.widgets.base import Panel, StatusArea, escape
+from lmm_teach.widgets.drag import BrowserPoints, EditedData
 from lmm_teach.widgets.notebook import embed
 from lmm_teach.widgets.tables import fixed_table, variance_table
 
@@ -62,7 +62,8 @@ class RefitPanel(Panel):
     result : LMMResult
         The fit to the current (edited) data.
     data : DataFrame
-        The current edited copy (read it; change it through the methods).
+        The current data: those given until the first edit, then the edited
+        copy (read it; change it through the methods).
     original : DataFrame
         The data as given (the panel never changes it).
     edits : int
@@ -92,18 +93,13 @@ class RefitPanel(Panel):
         self.subject_truth = subject_truth
         self.original = data
         keep = [c for c in (subject, time, y, between, cluster) if c is not None]
-        self._start = data[keep].copy()
-        self._start["_row"] = np.arange(len(self._start))
-        self._start.index = pd.RangeIndex(len(self._start))
-        self.data = self._start.copy()
+        self.edited = EditedData(data[keep], y=y, subject=subject, time=time)
         self.result = None
-        self.edits = 0
         self.last_refit_ms = float("nan")
         self.change = ""
-        self.highlight = None
-        self._writing = False
         self.status = StatusArea()
         self.figure, self.sources, self.tool = make_refit_figure(x_label=time, y_label=y)
+        self.points = BrowserPoints(self.sources["points"])
         kind = "slope" if self.random_slope else "intercept"
         self.shrink_figure, self.shrink_sources = make_shrinkage_figure(kind=kind, x_label=f"level at {time} = 0")
         self.pooling = widgets.ToggleButtons(options=_POOL_OPTIONS, value="partial", description="Lines",
@@ -114,7 +110,7 @@ class RefitPanel(Panel):
                                            tooltip="Restore the data as they were before any drag")
         self.reset_button.add_class("lmm-refit-reset")
         self.reset_button.on_click(lambda b: self.reset())
-        subjects = list(pd.unique(self._start[subject].astype(str)))
+        subjects = list(pd.unique(data[subject].astype(str)))
         self.add_to = widgets.Dropdown(options=subjects, value=subjects[0] if subjects else None,
                                        description="Tap adds to", style={"description_width": "initial"},
                                        layout=widgets.Layout(width="220px"))
@@ -141,6 +137,20 @@ class RefitPanel(Panel):
         self._finish_layout("lmm-refit")
         self.refit()
 
+    # ----------------------------------------------------------------- state
+    @property
+    def data(self) -> pd.DataFrame:
+        return self.edited.data
+
+    @property
+    def edits(self) -> int:
+        return self.edited.edits
+
+    @property
+    def highlight(self) -> str | None:
+        """The subject edited last (drawn highlighted)."""
+        return self.edited.subject if self.edited.changed else None
+
     # ----------------------------------------------------------------- actions
     def blup(self, subject) -> float:
         """The current BLUP (intercept) of one subject."""
@@ -150,42 +160,34 @@ class RefitPanel(Panel):
 
     def move(self, row: int, value: float) -> None:
         """Set measurement ``row`` (position in the original data) to ``value`` and refit."""
-        y = self.roles["y"]
-        i = int(np.flatnonzero(self.data["_row"].to_numpy() == row)[0])
-        self.data.loc[i, y] = float(value)
-        self._edited(self.data.loc[i, self.roles["subject"]])
+        self._edited(lambda e: e.move(row, value))
 
     def add(self, subject, time: float, value: float) -> None:
         """Add a measurement of ``subject`` at ``time`` and refit."""
-        r = self.roles
-        first = self.data[self.data[r["subject"]].astype(str) == str(subject)]
-        if not len(first):
-            raise DataError(f"there is no {r['subject']} {subject!r} in the data")
-        row = first.iloc[[0]].copy()
-        row[r["time"]] = float(time)
-        row[r["y"]] = float(value)
-        row["_row"] = int(self.data["_row"].max()) + 1
-        self.data = pd.concat([self.data, row], ignore_index=True)
-        self._edited(first.iloc[0][r["subject"]])
+        self._edited(lambda e: e.add(subject, time, value))
 
     def reset(self) -> None:
         """Restore the data as given and refit."""
-        self.data = self._start.copy()
-        self.edits = 0
+        self.edited.reset()
         self.change = ""
-        self.highlight = None
         self.refit()
 
-    def _edited(self, subject) -> None:
-        self.edits += 1
-        old = self._estimate(subject)
-        self.highlight = str(subject)
-        if self.refit():
-            new = self._estimate(subject)
-            n = int((self.data[self.roles["subject"]].astype(str) == str(subject)).sum())
-            self.change = (f"{self.roles['subject']} {subject} ({n} measurements): its LMM level moved "
-                           f"{old:.2f} -> {new:.2f} ({new - old:+.2f}).")
-            self.info.value = self._info_html()
+    def _edited(self, change) -> None:
+        """Apply ``change(edited) -> subject`` and refit; an edit that cannot be fitted is taken back."""
+        subject = change(self.edited)
+        if subject is None:
+            self.points.restore()  # a sideways nudge only: time stays, put it back
+            return
+        old = self._estimate(subject)   # the fit before the edit
+        if not self.refit():
+            self.edited.undo()
+            self._write_points()
+            return
+        new = self._estimate(subject)
+        n = self.edited.n_measurements(subject)
+        self.change = (f"{self.roles['subject']} {subject} ({n} measurements): its LMM level moved "
+                       f"{old:.2f} -> {new:.2f} ({new - old:+.2f}).")
+        self.info.value = self._info_html()
 
     def _estimate(self, subject) -> float:
         if self.result is None:
@@ -217,15 +219,11 @@ class RefitPanel(Panel):
         except Exception as exc:  # a learner's extreme drag gets an explanation, the last good fit stays
             self.status.problem("The model cannot be refitted to these data", str(exc) or type(exc).__name__,
                                 hint="Press Reset data, or move the point back.")
-            self._write_points()
             return False
         self.result = fit
-        self._writing = True
-        try:
-            update_sources(self.sources, fig)
-            update_sources(self.shrink_sources, shr)
-        finally:
-            self._writing = False
+        self.points.write(fig.pop("points"))
+        update_sources(self.sources, fig)
+        update_sources(self.shrink_sources, shr)
         self.tables.value = tables
         self.last_refit_ms = 1e3 * (_time.perf_counter() - t0)
         self.info.value = self._info_html()
@@ -244,20 +242,9 @@ class RefitPanel(Panel):
 
     def _write_points(self) -> None:
         """Put the points back where the data say (after an edit that could not be used)."""
-        from lmm_teach.plots.refit import POINT_COLUMNS  # noqa: F401  (the columns written)
-
-        self._writing = True
-        try:
-            r = self.roles
-            ok = self.data[r["y"]].notna()
-            src = self.sources["points"]
-            data = dict(src.data)
-            if len(data.get("x", [])) == int(ok.sum()):
-                data["x"] = self.data.loc[ok, r["time"]].to_numpy(float)
-                data["y"] = self.data.loc[ok, r["y"]].to_numpy(float)
-                src.data = data
-        finally:
-            self._writing = False
+        r = self.roles
+        self.points.write(points_data(self.data, y=r["y"], subject=r["subject"], time=r["time"],
+                                      highlight=self.highlight))
 
     # ------------------------------------------------------------ the browser
     def _on_adding(self, change) -> None:
@@ -265,36 +252,7 @@ class RefitPanel(Panel):
 
     def _on_points(self, attr, old, new) -> None:
         """The browser sent the points after a drag (or a tap that added one)."""
-        if self._writing:
+        if not self.points.news(new):   # an echo of the kernel's own write (see BrowserPoints)
             return
-        r = self.roles
-        rows = list(new.get("row", []))
-        ys = np.asarray(new.get("y", []), float)
-        xs = np.asarray(new.get("x", []), float)
-        ids = self.data["_row"].to_numpy()
-        pos = {int(v): i for i, v in enumerate(ids)}
-        changed_subject = None
-        for k, row in enumerate(rows):
-            try:
-                row_id = int(row)
-            except (TypeError, ValueError):
-                row_id = None
-            if row_id is None or row_id not in pos:  # a tapped, new point
-                subject = self.add_to.value
-                first = self.data[self.data[r["subject"]].astype(str) == str(subject)]
-                if len(first) and np.isfinite(ys[k]) and np.isfinite(xs[k]):
-                    new_row = first.iloc[[0]].copy()
-                    new_row[r["time"]] = round(float(xs[k]), 2)
-                    new_row[r["y"]] = float(ys[k])
-                    new_row["_row"] = int(self.data["_row"].max()) + 1
-                    self.data = pd.concat([self.data, new_row], ignore_index=True)
-                    changed_subject = first.iloc[0][r["subject"]]
-                continue
-            i = pos[row_id]
-            if np.isfinite(ys[k]) and abs(float(self.data.loc[i, r["y"]]) - float(ys[k])) > 1e-12:
-                self.data.loc[i, r["y"]] = float(ys[k])
-                changed_subject = self.data.loc[i, r["subject"]]
-        if changed_subject is None:
-            self._write_points()  # a horizontal nudge only: time stays, put it back
-            return
-        self._edited(changed_subject)
+        add_to = self.add_to.value if self.adding.value else None
+        self._edited(lambda e: e.apply(new, add_to=add_to))
