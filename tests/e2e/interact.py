@@ -174,3 +174,144 @@ def hover_first_point(page) -> str | None:
     page.mouse.move(target["x"] - 40, target["y"] - 40)
     page.mouse.move(target["x"], target["y"], steps=5)
     return target["label"]
+
+
+# --------------------------------------------------------------------------- drag a measurement
+
+# The BokehJS view of the visible figure named ``name`` (``new_figure(name=...)``), with the
+# ``.lmm-bokeh`` element that holds it.
+_FIGURE_JS = """
+const __lmmFigure = name => {
+    for (const root of document.querySelectorAll('[data-root-id]')) {
+        if (!root.parentElement || !root.parentElement.checkVisibility()) continue;
+        const view = window.Bokeh && Bokeh.index && Bokeh.index.get_by_id(root.getAttribute('data-root-id'));
+        if (view && view.model && view.model.name === name) {
+            return {view, el: root.closest('.lmm-bokeh') || root.parentElement};
+        }
+    }
+    return null;
+};
+const __lmmSource = (view, name) => {
+    for (const rv of view.renderer_views.values()) {
+        const ds = rv.model.data_source;
+        if (ds && ds.name === name) return ds;
+    }
+    return null;
+};
+"""
+
+# Where point ``k`` of the figure's draggable points (renderer "points") is on the screen.
+_POINT_JS = f"""([figure, k]) => {{
+    {_FIGURE_JS}
+    const found = __lmmFigure(figure);
+    if (!found) return null;
+    const view = found.view;
+    for (const rv of view.renderer_views.values()) {{
+        const m = rv.model;
+        if (m.name !== 'points' || m.data_source.get_length() <= k) continue;
+        const d = m.data_source.data;
+        view.canvas_view.el.scrollIntoView({{block: 'center', behavior: 'instant'}});
+        const r = view.canvas_view.el.getBoundingClientRect();
+        return {{x: r.left + rv.coordinates.x_scale.compute(d.x[k]),
+                 y: r.top + rv.coordinates.y_scale.compute(d.y[k]), subject: String(d.subject[k])}};
+    }}
+    return null;
+}}"""
+
+# Press on the point, move up in small steps, release: pointer events on BokehJS's event layer,
+# dispatched in one go inside the page (a press held still longer than BokehJS's press threshold
+# is a "press", not a pan, and on a loaded machine separate mouse commands from Python take that
+# long).
+_DRAG_JS = f"""([figure, x, y, dy]) => {{
+    {_FIGURE_JS}
+    const found = __lmmFigure(figure);
+    if (!found) return false;
+    const el = found.view.canvas_view.events_el;
+    const fire = (type, cx, cy, buttons) => el.dispatchEvent(new PointerEvent(type, {{
+        clientX: cx, clientY: cy, pointerId: 1, pointerType: 'mouse', isPrimary: true, button: 0,
+        buttons, bubbles: true, composed: true, cancelable: true}}));
+    fire('pointerdown', x, y, 1);
+    const n = 20;
+    for (let k = 1; k <= n; k++) fire('pointermove', x, y + dy * k / n, 1);
+    fire('pointerup', x, y + dy, 0);
+    return true;
+}}"""
+
+
+def point_on_screen(page, figure: str, k: int = 0) -> dict | None:
+    """Screen position and subject of point ``k`` of ``figure``'s draggable points, once it holds still.
+
+    Cells above are laid out as they scroll into view, which moves the plot: measure until two
+    readings agree.
+    """
+    previous = target = None
+    for _ in range(40):
+        target = page.evaluate(_POINT_JS, [figure, k])
+        if target is not None and target == previous:
+            break
+        previous = target
+        wait_frames(page, 3)
+    return target
+
+
+def drag_point_and_time_redraw(page, figure: str, target: dict, dy: float, watch: dict[str, str],
+                               *, timeout_ms: int = 120_000) -> dict:
+    """Drag the point at ``target`` by ``dy`` pixels and time what the kernel's answer redraws.
+
+    ``watch`` maps figure names to the name of one of their data sources that the kernel's
+    answer changes (e.g. ``{"shrinkage": "subjects"}``).  Returns, per figure, milliseconds from
+    the mouse's release (``pointerup``) to the end of the figure's first repaint (BokehJS's
+    ``repainted`` signal) after that source's new data arrived, measured in the browser with
+    ``performance.now()``; ``"all"`` is the latest of them, ``"arrived"`` the arrival times.
+    They include the round trips between browser and kernel and the kernel's refit.  Nothing is
+    read from a canvas while the browser handles the drag; afterwards ``"changed"`` says, per
+    figure, whether its pixels differ from those before the drag.
+    """
+    page.evaluate(
+        f"""(watch) => {{
+            {_FIGURE_JS}
+            {_CANVAS_SIG_JS}
+            const w = window.__lmmDrag = {{release: null, arrived: {{}}, drawn: {{}}, missing: [], figures: {{}}}};
+            for (const [name, source] of Object.entries(watch)) {{
+                const found = __lmmFigure(name);
+                const ds = found && __lmmSource(found.view, source);
+                if (!ds) {{ w.missing.push(name); continue; }}
+                w.figures[name] = {{el: found.el, before: __lmmSig(found.el)}};
+                const painted = () => {{
+                    if (w.arrived[name] !== undefined && w.drawn[name] === undefined) w.drawn[name] = performance.now();
+                }};
+                const mark = () => {{
+                    if (w.release === null || w.arrived[name] !== undefined) return;
+                    w.arrived[name] = performance.now();
+                    found.view.repainted.connect(painted);
+                }};
+                ds.change.connect(mark);
+                ds.properties.data.change.connect(mark);
+            }}
+            document.addEventListener('pointerup', () => {{
+                if (w.release === null) w.release = performance.now();
+            }}, {{capture: true, once: true}});
+        }}""",
+        watch,
+    )
+    missing = page.evaluate("() => window.__lmmDrag.missing")
+    if missing:
+        raise AssertionError(f"no figure (or source) to watch: {missing}")
+    assert page.evaluate(_DRAG_JS, [figure, target["x"], target["y"], dy]), f"no figure {figure!r}"
+    page.wait_for_function(
+        "(n) => Object.keys(window.__lmmDrag.drawn).length === n", arg=len(watch), timeout=timeout_ms,
+        polling=50)
+    out = page.evaluate(
+        f"""() => {{
+            {_CANVAS_SIG_JS}
+            const w = window.__lmmDrag, drawn = {{}}, arrived = {{}}, changed = {{}};
+            for (const [k, t] of Object.entries(w.drawn)) drawn[k] = t - w.release;
+            for (const [k, t] of Object.entries(w.arrived)) arrived[k] = t - w.release;
+            for (const [k, f] of Object.entries(w.figures)) changed[k] = __lmmSig(f.el) !== f.before;
+            return {{drawn, arrived, changed}};
+        }}""")
+    times = dict(out["drawn"])
+    times["all"] = max(times.values())
+    times["arrived"] = out["arrived"]
+    times["changed"] = out["changed"]
+    return times
