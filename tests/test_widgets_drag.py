@@ -351,12 +351,13 @@ def test_a_batch_sends_one_patch_with_the_latest_values():
         a.data = {"x": [1.0], "y": [1.0]}
         b.data = {"x": [2.0], "y": [2.0]}
         a.data = {"x": [3.0], "y": [3.0]}
+        b.data = {"x": np.arange(50.0), "y": np.arange(50.0)}    # arrays travel inside the message
         fig.title.text = "new"
         assert sent == []
     headers = [json.loads(m["payload"]) for m in sent if '"msgtype"' in m.get("payload", "")]
-    assert len(headers) == 1 and len(sent) == 3
+    assert len(headers) == 1 and headers[0].get("num_buffers", 0) == 0 and len(sent) == 3
     events = json.loads(sent[2]["payload"])["events"]
-    assert len(events) == 3 and "3.0" in json.dumps(events) and "1.0]" not in json.dumps(events[0])
+    assert len(events) == 3 and "3.0" in json.dumps(events) and '"bytes"' in json.dumps(events)
 
 
 def test_an_echo_of_a_sources_data_is_dropped_unless_someone_listens():

@@ -114,13 +114,14 @@ class LMMPanel(Panel):
             fig, src = make_shrinkage_figure(kind=kind)
             self.shrink_figures[kind], self.shrink_sources[kind] = fig, src
             self._shrink_views[kind] = embed(fig)
+        self._fit_view = embed(self.fit_figure)
         self.shrink_kind = "intercept"
         self.shrink_box = widgets.Box([self._shrink_views["intercept"]])
         self.shrink_box.add_class("lmm-shrinkage")
         self.layout = widgets.VBox([
             self.header,
             self.drag.widget,
-            embed(self.fit_figure),
+            self._fit_view,
             self.fixed_html,
             embed(self.fixed_figure),
             self.variance_html,
@@ -169,8 +170,24 @@ class LMMPanel(Panel):
             self._context = {"truth": truth, "subject_truth": subject_truth}
             if data is not None and self.drag.follow(data, cols):
                 self.drag.info.value = ""     # new data: the edits are gone (the Explorer says why)
-            # The plots first, each figure's changes in one patch, then the text: a drag
-            # waits for the picture (the tables' HTML makes the browser lay the page out again).
+            # The plots first, each figure's changes in one patch, the fitted lines (where a
+            # drag happens) before the others; then the text: a drag waits for the picture
+            # (the tables' HTML makes the browser lay the page out again).
+            with batched(self._fit_view):
+                self._relabel(cols)
+                if fit is not None:
+                    update_sources(self.fit_sources, fit)
+                if points is not None:
+                    self.drag.write_points(points)
+            if shrink_out is not None:
+                with batched(self.shrink_box):
+                    update_sources(self.shrink_sources[kind], shrink_out)
+                if kind != self.shrink_kind:
+                    # The view built for the swapped-in figure draws its bundle,
+                    # not the patches it missed while out of the page: resync first.
+                    self._shrink_views[kind].resync()
+                    self.shrink_kind = kind
+                    self.shrink_box.children = [self._shrink_views[kind]]
             with batched(self.layout):
                 # The factors before the data that use them (as in the Compare panel).
                 # "x: truth" in a title only when there is a truth (not for a learner's own data)
@@ -181,19 +198,6 @@ class LMMPanel(Panel):
                 update_sources(self.fixed_sources, fixed)
                 set_factors(self.variance_figure.y_range, variance["variance"]["label"])
                 update_sources(self.variance_sources, variance)
-                self._relabel(cols)
-                if fit is not None:
-                    update_sources(self.fit_sources, fit)
-                if points is not None:
-                    self.drag.write_points(points)
-                if shrink_out is not None:
-                    update_sources(self.shrink_sources[kind], shrink_out)
-                    if kind != self.shrink_kind:
-                        # The view built for the swapped-in figure draws its bundle,
-                        # not the patches it missed while out of the page: resync first.
-                        self._shrink_views[kind].resync()
-                        self.shrink_kind = kind
-                        self.shrink_box.children = [self._shrink_views[kind]]
             self.header.value = header
             self.fixed_html.value = fixed_html
             self.variance_html.value = variance_html

@@ -65,13 +65,13 @@ can only refer to models the view knows).
 
 from __future__ import annotations
 
-import json
 import threading
 from contextlib import ExitStack, contextmanager
 
+from bokeh.core.serialization import Serializer
 from bokeh.document.events import ColumnDataChangedEvent, ModelChangedEvent
 from bokeh.models import ColumnDataSource
-from bokeh.protocol import Protocol
+from bokeh.protocol.messages.patch_doc import patch_doc
 from jupyter_bokeh import BokehModel
 
 __all__ = ["setup", "ensure_bokehjs", "embed", "in_notebook", "FigureWidget", "figures_in",
@@ -319,15 +319,21 @@ class FigureWidget(BokehModel):
                     self._send_patch(changed)
 
     def _send_patch(self, changed: dict) -> None:
-        """One PATCH-DOC message with the current value of every changed property (as jupyter_bokeh sends one)."""
+        """One PATCH-DOC message with the current value of every changed property.
+
+        As jupyter_bokeh sends one, except that arrays travel inside the
+        message (base64, as in the figure's bundle) rather than as binary
+        buffers: jupyter_bokeh sends each buffer as two more comm messages, and
+        an update of the LMM tab has some forty small arrays.
+        """
+        doc = self._document
         events = [self._event(model, attr) for (_, attr), model in changed.items()]
-        msg = Protocol().create("PATCH-DOC", events)
+        serializer = Serializer(references=doc.models.synced_references, deferred=False)
+        msg = patch_doc(patch_doc.create_header(), {}, {"events": serializer.encode(events)})
+        doc.models.flush_synced(lambda model: not serializer.has_ref(model))
         self.send({"msg": "patch", "payload": msg.header_json})
         self.send({"msg": "patch", "payload": msg.metadata_json})
         self.send({"msg": "patch", "payload": msg.content_json})
-        for buffer in msg.buffers:
-            self.send({"msg": "patch", "payload": json.dumps(buffer.ref)})
-            self.send({"msg": "patch"}, [buffer.to_bytes()])
 
     def _event(self, model, attr):
         if attr == "data" and isinstance(model, ColumnDataSource):
