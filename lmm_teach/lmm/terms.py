@@ -28,7 +28,7 @@ import pandas as pd
 
 from lmm_teach.validate import DataError
 
-__all__ = ["Term", "FixedDesign", "factor_codes", "sorted_codes", "fixed_design", "level_label"]
+__all__ = ["Term", "FixedDesign", "factor_codes", "sorted_codes", "fixed_design", "level_label", "reference_grid"]
 
 
 @dataclass(frozen=True)
@@ -172,6 +172,18 @@ def _structure(categorical: bool, nv: int, nb: int) -> tuple:
         Lt.setflags(write=False)
         contrasts[tt] = Lt
     return tuple(xkeys), tuple((tt, tuple(groups[tt])) for tt in tags), contrasts
+
+
+@functools.lru_cache(maxsize=64)
+def reference_grid(nv: int, nb: int) -> np.ndarray:
+    """Rows of ``y ~ visit [* between]`` (treatment coded, as :func:`fixed_design`) at every visit x
+    between level, the between level varying fastest (emmeans' reference grid); ``nb = 0``: no between
+    factor.  Read-only."""
+    v = np.repeat(np.arange(nv), max(nb, 1))
+    b = np.tile(np.arange(nb), nv) if nb else None
+    X = _columns(None, v, b, nv, nb, full=False)[0]
+    X.setflags(write=False)
+    return X
 
 
 def fixed_design(data, *, time: str, visit: str | None, between: str | None,

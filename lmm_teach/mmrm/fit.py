@@ -6,16 +6,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
 
 from lmm_teach.kenward_roger import adjusted_vcov
-from lmm_teach.lmm.terms import fixed_design, level_label
+from lmm_teach.lmm.lazy import Deferred
+from lmm_teach.lmm.terms import level_label, reference_grid
+from lmm_teach.mmrm import tables
 from lmm_teach.mmrm.engine import evaluate, kr_pieces
 from lmm_teach.mmrm.inference import Inference
 from lmm_teach.mmrm.optimize import OPTIMIZERS, minimize
 from lmm_teach.mmrm.problem import Problem, build_problem
 from lmm_teach.mmrm.result import MMRMResult
 from lmm_teach.mmrm.structures import get_structure
+from lmm_teach.mmrm.tables import contrast_numbers, test_numbers, tukey, visit_labels
 from lmm_teach.validate import DataError
 
 __all__ = ["fit_mmrm", "fit_problem", "ProblemFit", "DF_METHODS"]
@@ -155,46 +157,28 @@ def fit_mmrm(data: pd.DataFrame, *, y: str, subject: str, visit: str, between: s
     phi = ev.phi
     vcov = phi
     if dfm == "kenward-roger":
-        Q, R = kr_pieces(pr, ev)
+        Q, R = kr_pieces(pr, ev, opt.theta)
         vcov = adjusted_vcov(phi, ev.P, Q, theta_vcov, R)
     inf = Inference(beta=ev.beta, vcov=vcov, phi=phi, W=theta_vcov, P=ev.P,
                     method="kenward-roger" if dfm == "kenward-roger" else "satterthwaite")
-    fixed_df_override = _plain_df(pr, dfm)
+    plain_df = _plain_df(pr, dfm)
     loglik = -opt.f
-    n_theta = k
-    aic = -2 * loglik + 2 * n_theta
-    bic = -2 * loglik + n_theta * np.log(pr.n_subjects)
-
-    def row(c, extra):
-        est, se, dfv, t, p = inf.test_1d(c)
-        if fixed_df_override is not None:
-            dfv = fixed_df_override(c)
-            p = float(2.0 * special.stdtr(dfv, -abs(t))) if np.isfinite(t) else np.nan
-        crit = special.stdtrit(dfv, 0.5 + conf_level / 2) if np.isfinite(dfv) else special.ndtri(0.5 + conf_level / 2)
-        return {**extra, "estimate": est, "se": se, "df": dfv, "t": t, "p": p,
-                "lower": est - crit * se, "upper": est + crit * se}
-
-    names = pr.design.names
-    eye = np.eye(pr.p)
-    fixed = pd.DataFrame([row(eye[j], {"term": names[j]}) for j in range(pr.p)]).set_index("term")
-    tests = []
-    for term in pr.design.terms:
-        L = pr.design.contrasts[term.name]
-        F, dn, dd, p = inf.test_md(L)
-        if fixed_df_override is not None:
-            dd = min(fixed_df_override(r) for r in L)
-            p = float(special.fdtrc(dn, dd, F))
-        tests.append({"term": term.name, "F": F, "df_num": dn, "df_den": dd, "p": p})
-    tests = pd.DataFrame(tests).set_index("term") if tests else pd.DataFrame(
-        columns=["F", "df_num", "df_den", "p"])
-    lsm, diffs = _lsmeans(pr, row, conf_level)
-    cov, corr, varcorr = _covariance_frames(pr, ev.sigma, opt.theta)
+    aic = -2 * loglik + 2 * k
+    bic = -2 * loglik + k * np.log(pr.n_subjects)
+    fixed, lsm, diffs = _contrast_tables(pr, inf, conf_level, plain_df)
+    terms = tuple(term.name for term in pr.design.terms)
+    tests = test_numbers(inf, [pr.design.contrasts[t] for t in terms], plain_df=plain_df)
+    varcorr, sigma = _covariance_matrices(pr, ev.sigma, opt.theta)
+    labels = visit_labels(pr.visits)
     return MMRMResult(
-        structure=st.name, structure_label=st.label, df_method=dfm, method=meth, fixed=fixed, tests=tests,
-        covariance=cov, correlation=corr, loglik=float(loglik), aic=float(aic), bic=float(bic),
-        n_params=n_theta, n_obs=pr.n_obs, n_subjects=pr.n_subjects, converged=bool(opt.converged),
+        structure=st.name, structure_label=st.label, df_method=dfm, method=meth, fixed=fixed,
+        tests=Deferred(tables.tests_frame, (terms, *tests)),
+        covariance=Deferred(tables.matrix_frame, (sigma, labels, pr.columns.visit)),
+        correlation=Deferred(tables.correlation_frame, (sigma, labels, pr.columns.visit)),
+        loglik=float(loglik), aic=float(aic), bic=float(bic),
+        n_params=k, n_obs=pr.n_obs, n_subjects=pr.n_subjects, converged=bool(opt.converged),
         optimizer=opt.optimizer, warnings=tuple(warnings), lsmeans=lsm, lsmeans_diff=diffs,
-        theta=tuple(float(x) for x in opt.theta), vcov=pd.DataFrame(vcov, index=names, columns=names),
+        theta=tuple(float(x) for x in opt.theta), vcov=Deferred(tables.matrix_frame, (vcov, pr.design.names, None)),
         columns={"y": y, "subject": subject, "visit": visit, "between": between, "time": time},
         conf_level=conf_level, cov_matrix=varcorr,
     )
@@ -207,8 +191,8 @@ def _optimum(pr: Problem, guess, default, *, reml: bool, r_start, optimizers=OPT
     if not np.isfinite(opt.f):
         raise DataError(f"the {st.name} ({st.label}) covariance could not be fitted: every optimiser met a "
                         "covariance matrix that is not positive definite; try a simpler structure")
-    ev = evaluate(pr, opt.theta, order=2, reml=reml)
-    w, _ = np.linalg.eigh(ev.hess)
+    ev = opt.ev
+    w = np.linalg.eigvalsh(ev.hess)
     singular = bool(w[0] <= 1e-8 * max(1.0, abs(w[-1])))
     theta_vcov = np.linalg.pinv(ev.hess) if singular else np.linalg.inv(ev.hess)
     return opt, ev, (theta_vcov + theta_vcov.T) / 2, singular
@@ -293,74 +277,48 @@ def _plain_df(pr: Problem, dfm: str):
     return None
 
 
-def _grid(pr: Problem):
-    """Design rows of every visit (x between level), as emmeans' reference grid."""
-    visit, between = pr.columns.visit, pr.columns.between
-    nv = len(pr.visits)
-    if between is None:
-        frame = {visit: np.array(pr.visits, dtype=object), "__t": np.zeros(nv)}
-        keys = [(v, None) for v in pr.visits]
+def _contrast_tables(pr: Problem, inf: Inference, conf_level: float, plain_df):
+    """Coefficients, LS-means and their differences between levels: one stack of contrasts, three tables.
+
+    The LS-means are emmeans' reference grid (every visit x between level, the between level varying
+    fastest); the differences are later minus earlier level at each visit (emmeans' ``revpairwise``),
+    Tukey-adjusted when there are more than two levels.
+    """
+    p, nv = pr.p, len(pr.visits)
+    ng = len(pr.groups)
+    grid = reference_grid(nv, ng)
+    pairs = [(a, b) for a in range(ng) for b in range(a + 1, ng)]
+    diff_rows = np.array([grid[i * ng + b] - grid[i * ng + a] for i in range(nv) for a, b in pairs]).reshape(-1, p)
+    C = np.vstack([np.eye(p), grid, diff_rows])
+    num = contrast_numbers(inf, C, conf_level=conf_level, plain_df=plain_df)
+    parts = np.cumsum([p, len(grid)])
+    coef, lsm, dif = ({k: v[a:b] for k, v in num.items()} for a, b in zip((0, *parts), (*parts, len(C)), strict=True))
+    if ng > 2:  # emmeans adjusts the pairwise p-values with Tukey's method
+        dif = tukey(dif, ng, conf_level)
+    visits = list(pr.visits)
+    if ng:
+        lsm_args = ([v for v in visits for _ in range(ng)], [g for _ in visits for g in pr.groups], lsm)
+        diff_args = ([v for v in visits for _ in pairs],
+                     [f"{level_label(pr.groups[b])} - {level_label(pr.groups[a])}" for _ in visits for a, b in pairs],
+                     dif)
     else:
-        ng = len(pr.groups)
-        vv = np.repeat(np.arange(nv), ng)
-        gg = np.tile(np.arange(ng), nv)
-        frame = {visit: np.array([pr.visits[i] for i in vv], dtype=object),
-                 between: np.array([pr.groups[j] for j in gg], dtype=object), "__t": np.zeros(nv * ng)}
-        keys = [(pr.visits[i], pr.groups[j]) for i, j in zip(vv, gg, strict=True)]
-    for col in list(frame):
-        if col != "__t":
-            frame[col] = pd.Series(frame[col]).infer_objects().to_numpy()
-    X = fixed_design(frame, time="__t", visit=visit, between=between, categorical=True).X
-    return X, keys
+        lsm_args, diff_args = (visits, None, lsm), ([], [], None)
+    return (Deferred(tables.fixed_frame, (pr.design.names, coef)), Deferred(tables.lsmeans_frame, lsm_args),
+            Deferred(tables.diffs_frame, diff_args))
 
 
-def _lsmeans(pr: Problem, row, conf_level: float):
-    X, keys = _grid(pr)
-    between = pr.columns.between
-    rows = []
-    for x, (v, g) in zip(X, keys, strict=True):
-        extra = {"visit": v}
-        if between is not None:
-            extra["group"] = g
-        rows.append(row(x, extra))
-    lsm = pd.DataFrame(rows)
-    diffs = pd.DataFrame(columns=["visit", "contrast", "estimate", "se", "df", "t", "p", "lower", "upper"])
-    if between is not None:
-        ng = len(pr.groups)
-        out = []
-        for i, v in enumerate(pr.visits):
-            base = i * ng
-            for a in range(ng):
-                for b in range(a + 1, ng):
-                    c = X[base + b] - X[base + a]
-                    r = row(c, {"visit": v, "contrast": f"{level_label(pr.groups[b])} - {level_label(pr.groups[a])}"})
-                    if ng > 2:  # emmeans adjusts the pairwise p-values with Tukey's method
-                        r["p"] = float(stats.studentized_range.sf(abs(r["t"]) * np.sqrt(2), ng, r["df"]))
-                        crit = stats.studentized_range.ppf(conf_level, ng, r["df"]) / np.sqrt(2)
-                        r["lower"], r["upper"] = r["estimate"] - crit * r["se"], r["estimate"] + crit * r["se"]
-                    out.append(r)
-        diffs = pd.DataFrame(out)
-    return lsm, diffs
-
-
-def _covariance_frames(pr: Problem, sigma: np.ndarray, theta: np.ndarray):
-    """Visit x visit covariance and correlation, and R's VarCorr matrix.
+def _covariance_matrices(pr: Problem, sigma: np.ndarray, theta: np.ndarray):
+    """R's VarCorr matrix and the visit x visit covariance.
 
     For ``sp_exp`` the visit x visit matrix is taken at each visit's median time, and
     VarCorr's matrix is the 2 x 2 covariance of two measurements one time unit apart.
     """
-    labels = pd.Index([level_label(v) for v in pr.visits], name=pr.columns.visit)
     st = pr.structure
-    varcorr = sigma
-    if st.spatial:
-        t2 = np.where(pr.mask, pr.times, np.nan)
-        med = np.nanmedian(t2, axis=0)
-        d = np.abs(med[:, None] - med[None, :])[None]
-        sigma = st.sigma(theta, pr.n_visits, d, order=0)[0][0]
-        unit = np.array([[[0.0, 1.0], [1.0, 0.0]]])
-        varcorr = st.sigma(theta, 2, unit, order=0)[0][0]
-    cov = pd.DataFrame(sigma, index=labels, columns=labels)
-    sd = np.sqrt(np.diag(sigma))
-    corr = pd.DataFrame(sigma / np.outer(sd, sd), index=labels, columns=labels)
-    return cov, corr, np.asarray(varcorr)
-
+    if not st.spatial:
+        return np.asarray(sigma), sigma
+    t2 = np.where(pr.mask, pr.times, np.nan)
+    med = np.nanmedian(t2, axis=0)
+    d = np.abs(med[:, None] - med[None, :])[None]
+    sigma = st.sigma(theta, pr.n_visits, d, order=0)[0][0]
+    unit = np.array([[[0.0, 1.0], [1.0, 0.0]]])
+    return np.asarray(st.sigma(theta, 2, unit, order=0)[0][0]), sigma

@@ -19,7 +19,7 @@ from scipy import special
 
 from lmm_teach.kenward_roger import ddf_scale
 
-__all__ = ["Inference", "satterthwaite_1d", "satterthwaite_md"]
+__all__ = ["Inference", "satterthwaite_1d", "satterthwaite_md", "satterthwaite_rows"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,6 +50,21 @@ class Inference:
         p = float(2.0 * special.stdtr(df, -abs(t))) if np.isfinite(t) else np.nan
         return est, se, df, t, p
 
+    def test_rows(self, C: np.ndarray) -> tuple[np.ndarray, ...]:
+        """``(estimate, se, df, t, p)`` arrays for the contrasts in the rows of ``C``, as :meth:`test_1d`
+        gives them one by one (Satterthwaite's df for all rows in a few products)."""
+        C = np.atleast_2d(np.asarray(C, float))
+        est = C @ self.beta
+        se = np.sqrt(np.maximum(((C @ self.vcov) * C).sum(axis=1), 0.0))
+        if self.method == "kenward-roger":
+            df = np.array([ddf_scale(c[None, :], self.phi, self.P, self.W)[1] for c in C])
+        else:
+            df = satterthwaite_rows(C, self.phi, self.W, self.jac)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(se > 0, est / np.where(se > 0, se, 1.0), np.nan)
+        p = np.where(np.isfinite(t), 2.0 * special.stdtr(df, -np.abs(t)), np.nan)
+        return est, se, df, t, p
+
     def test_md(self, L: np.ndarray) -> tuple[float, float, float, float]:
         """``(F, df_num, df_den, p)`` for ``L beta = 0``."""
         L = np.atleast_2d(np.asarray(L, float))
@@ -68,6 +83,15 @@ def satterthwaite_1d(c, phi, W, jac) -> float:
     g = (jac @ c) @ c
     denom = float(g @ W @ g)
     return 2.0 * var ** 2 / denom if denom > 0 else np.inf
+
+
+def satterthwaite_rows(C, phi, W, jac) -> np.ndarray:
+    """:func:`satterthwaite_1d` for every row ``c`` of ``C`` at once: ``2 (c' Phi c)^2 / (g' W g)``."""
+    var = ((C @ phi) * C).sum(axis=1)
+    g = ((C @ jac) * C).sum(axis=2).T                  # (m, k): g_i = c' dPhi/dtheta_i c, per row
+    denom = ((g @ W) * g).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denom > 0, 2.0 * var ** 2 / np.where(denom > 0, denom, 1.0), np.inf)
 
 
 def _md_denominator(nu: np.ndarray) -> float:
@@ -91,6 +115,6 @@ def satterthwaite_md(L, beta, phi, W, jac) -> tuple[float, float, float, float]:
     UL = (U.T @ L)[:q]
     t2 = (UL @ beta) ** 2 / d[:q]
     F = float(t2.sum() / q)
-    nu = np.array([satterthwaite_1d(u, phi, W, jac) for u in UL])
+    nu = satterthwaite_rows(UL, phi, W, jac)
     ddf = _md_denominator(nu)
     return F, float(q), ddf, float(special.fdtrc(q, ddf, F))

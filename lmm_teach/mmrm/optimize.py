@@ -4,7 +4,11 @@
    (``factr = 1e7``, ``pgtol = 0``, 5 corrections, 100 iterations): what
    R's ``mmrm`` does, so that its numbers are reproduced to many digits (its
    stopping rule leaves the estimates within about 1e-4 of the exact optimum);
-   used when ``exact=False`` (the default of ``fit_mmrm``);
+   used when ``exact=False`` (the default of ``fit_mmrm``).  Where it stops, the
+   Hessian (which R's convergence rule needs) gives the Newton decrement, how far
+   above the minimum it stopped: within ``R_SLACK`` the fit ends there, otherwise
+   the optimisers below run and R's point is kept only if it is within
+   ``R_SLACK`` of the minimum they find;
 1. ``newton``: Newton-Raphson with the exact Hessian, a step limited to a
    trust radius, the Hessian's eigenvalues floored when it is not positive
    definite, and halving until the objective decreases (a few iterations from
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize as sopt
 
-from lmm_teach.mmrm.engine import evaluate
+from lmm_teach.mmrm.engine import Evaluation, evaluate
 from lmm_teach.mmrm.problem import Problem
 
 __all__ = ["OPTIMIZERS", "Optimum", "minimize"]
@@ -41,6 +45,7 @@ class Optimum:
     iterations: int
     message: str
     tried: tuple
+    ev: Evaluation | None = None  # at theta, with gradient and Hessian (None when nothing was finite)
 
 
 def _is_min(ev) -> bool:
@@ -49,8 +54,7 @@ def _is_min(ev) -> bool:
     scale = max(1.0, abs(ev.f)) ** 0.5
     if np.max(np.abs(ev.grad)) > GRAD_TOL * scale:
         return False
-    w = np.linalg.eigvalsh(ev.hess)
-    return bool(w[0] > 1e-10 * max(1.0, abs(w[-1])))
+    return _positive_definite(ev)
 
 
 def _newton(pr: Problem, theta: np.ndarray, reml: bool, max_iter: int = 100):
@@ -115,7 +119,11 @@ def _scipy(pr: Problem, theta: np.ndarray, reml: bool, method: str):
 
 
 def _r_lbfgsb(pr: Problem, theta: np.ndarray, reml: bool):
-    """R's ``optim(method = "L-BFGS-B")`` with its default control, as mmrm calls it."""
+    """R's ``optim(method = "L-BFGS-B")`` with its default control, as mmrm calls it.
+
+    Returns ``(theta, evaluation with Hessian, iterations, converged, message)``; converged is R's
+    rule (the optimiser reports success and the Hessian is positive definite).
+    """
     def fun(x):
         ev = evaluate(pr, x, order=1, reml=reml)
         if not np.isfinite(ev.f):
@@ -125,11 +133,20 @@ def _r_lbfgsb(pr: Problem, theta: np.ndarray, reml: bool):
     res = sopt.minimize(fun, theta, jac=True, method="L-BFGS-B",
                         options={"maxcor": 5, "ftol": 1e7 * np.finfo(float).eps, "gtol": 0.0, "maxiter": 100})
     ev = evaluate(pr, res.x, order=2, reml=reml)
-    ok = bool(res.success) and np.isfinite(ev.f) and ev.hess is not None and np.all(np.isfinite(ev.hess))
-    if ok:
-        w = np.linalg.eigvalsh(ev.hess)
-        ok = bool(w[0] > 1e-10 * max(1.0, abs(w[-1])))
+    ok = bool(res.success) and _positive_definite(ev)
     return res.x, ev, int(res.nit), ok, str(res.message)
+
+
+def _positive_definite(ev) -> bool:
+    if ev.hess is None or not np.isfinite(ev.f) or not np.all(np.isfinite(ev.hess)):
+        return False
+    w = np.linalg.eigvalsh(ev.hess)
+    return bool(w[0] > 1e-10 * max(1.0, abs(w[-1])))
+
+
+def _newton_decrement(ev) -> float:
+    """``g' H^-1 g / 2``: how far the objective lies above the minimum of its quadratic model (H PD)."""
+    return 0.5 * float(ev.grad @ np.linalg.solve(ev.hess, ev.grad))
 
 
 #: The optimisers :func:`minimize` tries, in order.
@@ -143,13 +160,22 @@ def minimize(pr: Problem, start: np.ndarray, *, reml: bool, fallback_start: np.n
     ``optimizers`` may leave out the slow last resorts (a Monte Carlo replicate whose likelihood has no
     interior optimum should fail in a second, not in a minute of Nelder-Mead).
 
-    With ``r_start`` (R mmrm's standard start), R's own L-BFGS-B run is made too and kept when
-    it converged (R's rule: optimiser success and a positive definite Hessian) to within
-    ``R_SLACK`` of the optimum the others found: then the numbers are R's.
+    With ``r_start`` (R mmrm's standard start), R's own L-BFGS-B run comes first and is kept when it
+    converged (R's rule: optimiser success and a positive definite Hessian) to within ``R_SLACK`` of
+    the minimum: then the numbers are R's.  Where it stopped, the Newton decrement ``g' H^-1 g / 2``
+    (from the Hessian R's rule needs anyway) says how far above the minimum that is; a larger one (a
+    stop far short) sends the fit to the optimisers, and R's point is kept only if it lies within
+    ``R_SLACK`` of the minimum they find.
     """
+    r_run = None
+    if r_start is not None:
+        r_run = _r_lbfgsb(pr, r_start, reml)
+        xr, evr, itr, okr, _ = r_run
+        if okr and _newton_decrement(evr) <= R_SLACK:
+            return Optimum(theta=xr, f=float(evr.f), converged=True, optimizer="l-bfgs-b", iterations=itr,
+                           message="converged", tried=(("l-bfgs-b (as R mmrm)", "converged"),), ev=evr)
     tried = []
     best = None
-    r_run = _r_lbfgsb(pr, r_start, reml) if r_start is not None else None
     for name in optimizers:
         x0 = start
         if best is not None and np.isfinite(best[1].f):
@@ -169,14 +195,14 @@ def minimize(pr: Problem, start: np.ndarray, *, reml: bool, fallback_start: np.n
                 # about 1e-4 of the maximum log-likelihood); a local optimum or a stop far short is not
                 if okr and evr.f <= ev.f + R_SLACK:
                     return Optimum(theta=xr, f=float(evr.f), converged=True, optimizer="l-bfgs-b", iterations=itr,
-                                   message="converged", tried=(("l-bfgs-b (as R mmrm)", "converged"),))
+                                   message="converged", tried=(("l-bfgs-b (as R mmrm)", "converged"),), ev=evr)
                 tried.insert(0, ("l-bfgs-b (as R mmrm)", msgr if not okr else
                                  f"stopped {evr.f - ev.f:.3g} below the maximum log-likelihood"))
             return Optimum(theta=x, f=float(ev.f), converged=True, optimizer=name, iterations=it,
-                           message="converged", tried=tuple(tried))
+                           message="converged", tried=tuple(tried), ev=ev)
         if name == "newton" and not np.isfinite(ev.f) and fallback_start is not None:
             start = fallback_start
             best = None
     x, ev, name, it = best if best is not None else (start, None, "none", 0)
     return Optimum(theta=x, f=float(ev.f) if ev is not None else np.inf, converged=False, optimizer=name,
-                   iterations=it, message="; ".join(f"{n}: {m}" for n, m in tried), tried=tuple(tried))
+                   iterations=it, message="; ".join(f"{n}: {m}" for n, m in tried), tried=tuple(tried), ev=ev)

@@ -4,7 +4,15 @@ Subject ``s`` owns row ``s`` of ``X3`` ``(subjects, visits, p)`` and ``y2``
 ``(subjects, visits)``; a missing visit is a zero row (and ``False`` in
 ``mask``), so a subject's covariance is the sub-block of Sigma at its observed
 visits.  Subjects with the same observed visits share a *pattern* and so the
-inverse of their covariance block.
+inverse ``W_p`` of their covariance block.
+
+A subject's design rows depend only on its *class* (its arm: ``y ~ visit *
+arm`` gives every subject of an arm the same row at a visit), so with
+``X_c`` the class's design at every visit and ``W_p`` zero at the pattern's
+missing visits, ``X_s' W_s X_s = X_c' W_p X_c``.  Every sum over subjects in
+the likelihood is then a sum over (pattern, class) cells of a few sufficient
+statistics: the cell's size, its sum of ``y`` and, per pattern, the sum of
+``y y'``.  The cells with subjects in them are the *groups*.
 """
 
 from __future__ import annotations
@@ -34,11 +42,17 @@ class Problem:
     pat_idx: np.ndarray     # (N,) pattern of each subject
     pat_mask: np.ndarray    # (P, V) bool
     pat_count: np.ndarray   # (P,)
-    gpat: np.ndarray        # (Gn,) pattern of each group (subjects with the same visits and design rows)
-    gX: np.ndarray          # (Gn, V, p) the group's design (zero rows at missing visits)
+    pat_mo: np.ndarray      # (P, V, V) bool: both visits observed in the pattern
+    cls_X: np.ndarray       # (C, V, p) each class's design at every visit
+    cls_XT: np.ndarray      # (C, p, V) the same, transposed (contiguous)
+    pc_n: np.ndarray        # (P, C) subjects per pattern and class
+    pc_y: np.ndarray        # (P, C, V) their sum of y (zero at the pattern's missing visits)
+    pc_yT: np.ndarray       # (P, V, C) the same, transposed (contiguous)
+    pat_yy: np.ndarray      # (P, V, V) sum of y y' over the pattern's subjects
+    gpat: np.ndarray        # (Gn,) pattern of each group (a non-empty pattern x class cell)
+    gcls: np.ndarray        # (Gn,) class of each group
+    gX: np.ndarray          # (Gn, V, p) the group's design, cls_X[gcls]
     gn: np.ndarray          # (Gn,) subjects in the group
-    gy: np.ndarray          # (Gn, V) sum of the group's outcomes per visit
-    gyy: np.ndarray         # (Gn, V, V) sum of y y' over the group's subjects
     design: FixedDesign | None  # None when built from arrays (problem_from_arrays)
     visits: tuple           # visit levels, sorted
     groups: tuple           # between levels, sorted (empty without a between factor)
@@ -177,18 +191,35 @@ def _layout(structure, X, yv, scodes, vcodes, N, V, group_of, *, time, design, v
                                                      return_inverse=True, return_counts=True)
     pat_idx = pat_idx.reshape(-1)
     pat_mask = mask[pat_first]
-    # subjects with the same observed visits and the same between level have the same X_i and Sigma_i:
-    # the likelihood needs only their count and the sums of y and y y'
-    gkey = pat_idx * max(len(groups), 1) + (group_of if group_of is not None else 0)
-    _, g_first, g_idx, gn = np.unique(gkey, return_index=True, return_inverse=True, return_counts=True)
-    g_idx = g_idx.reshape(-1)
-    n_g = len(gn)
-    gy = np.zeros((n_g, V))
-    np.add.at(gy, g_idx, y2)
-    gyy = np.zeros((n_g, V, V))
-    np.add.at(gyy, g_idx, y2[:, :, None] * y2[:, None, :])
+    cls, cls_X = _classes(X3, mask, scodes, vcodes, X, group_of)
+    P, C = len(pat_count), len(cls_X)
+    pc_n = np.zeros((P, C))
+    np.add.at(pc_n, (pat_idx, cls), 1.0)
+    pc_y = np.zeros((P, C, V))
+    np.add.at(pc_y, (pat_idx, cls), y2)
+    pat_yy = np.zeros((P, V, V))
+    np.add.at(pat_yy, pat_idx, y2[:, :, None] * y2[:, None, :])
+    gpat, gcls = np.nonzero(pc_n)
     return Problem(structure=structure, X3=X3, y2=y2, mask=mask, dist=dist, times=t2, pat_idx=pat_idx,
-                   pat_mask=pat_mask, pat_count=pat_count, gpat=pat_idx[g_first], gX=X3[g_first], gn=gn.astype(float),
-                   gy=gy, gyy=gyy, design=design,
+                   pat_mask=pat_mask, pat_count=pat_count, pat_mo=pat_mask[:, :, None] & pat_mask[:, None, :],
+                   cls_X=cls_X, cls_XT=np.ascontiguousarray(cls_X.transpose(0, 2, 1)), pc_n=pc_n, pc_y=pc_y,
+                   pc_yT=np.ascontiguousarray(pc_y.transpose(0, 2, 1)), pat_yy=pat_yy, gpat=gpat, gcls=gcls,
+                   gX=cls_X[gcls], gn=pc_n[gpat, gcls], design=design,
                    visits=visits, groups=groups, group_of=group_of, subjects=subjects, n_obs=n_obs,
                    columns=columns, n_dropped=n_dropped, notes=notes)
+
+
+def _classes(X3, mask, scodes, vcodes, X, group_of) -> tuple[np.ndarray, np.ndarray]:
+    """Each subject's class and each class's design ``X_c`` at every visit ``(C, V, p)``.
+
+    The class is the between level when every subject of a level has that
+    level's rows (as in ``y ~ visit * arm``); otherwise (a design with other
+    columns) every subject is its own class, which is always right.
+    """
+    N, V, p = X3.shape
+    cls = group_of if group_of is not None else np.zeros(N, dtype=np.intp)
+    cls_X = np.zeros((int(cls.max()) + 1 if N else 1, V, p))
+    cls_X[cls[scodes], vcodes] = X
+    if np.array_equal(cls_X[cls[scodes], vcodes], X):
+        return cls, cls_X
+    return np.arange(N), X3.copy()

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from lmm_teach.jsonable import plain, records
+from lmm_teach.lmm.lazy import LazyField
 from lmm_teach.lmm.result import _stars
 
 __all__ = ["MMRMResult"]
@@ -27,14 +28,16 @@ class MMRMResult:
     level, as emmeans' ``revpairwise``).
     """
 
+    # The tables are LazyFields: fit_mmrm computes their numbers and hands over recipes
+    # (lmm.lazy.Deferred) that build the DataFrames on first access.
     structure: str
     structure_label: str
     df_method: str
     method: str
-    fixed: pd.DataFrame
-    tests: pd.DataFrame
-    covariance: pd.DataFrame
-    correlation: pd.DataFrame
+    fixed: pd.DataFrame = LazyField()
+    tests: pd.DataFrame = LazyField()
+    covariance: pd.DataFrame = LazyField()
+    correlation: pd.DataFrame = LazyField()
     loglik: float
     aic: float
     bic: float
@@ -44,10 +47,10 @@ class MMRMResult:
     converged: bool
     optimizer: str
     warnings: tuple
-    lsmeans: pd.DataFrame
-    lsmeans_diff: pd.DataFrame
+    lsmeans: pd.DataFrame = LazyField()
+    lsmeans_diff: pd.DataFrame = LazyField()
     theta: tuple
-    vcov: pd.DataFrame
+    vcov: pd.DataFrame = LazyField()
     columns: dict = field(default_factory=dict)
     conf_level: float = 0.95
     cov_matrix: np.ndarray | None = field(default=None, repr=False)

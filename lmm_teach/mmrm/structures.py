@@ -42,6 +42,26 @@ class Structure:
     heterogeneous: bool
     _build: Callable = None  # (theta, n, dist) -> (Sigma, dSigma, d2Sigma)
     _start: Callable = None  # (sd, corr, n) -> theta
+    _contract: Callable | None = None  # (theta, M, second) -> <dSigma_i, M> [, <d2Sigma_ij, M>], closed form
+
+    @property
+    def closed_contract(self) -> bool:
+        """Does :meth:`contract` work without building the derivatives of Sigma (us)?"""
+        return self._contract is not None
+
+    def contract(self, theta: np.ndarray, M: np.ndarray, *, second: bool = False):
+        """``g_i = <dSigma/dtheta_i, M>`` (``M`` symmetric ``n x n``): the chain rule of a gradient;
+        with ``second``, ``(g, Z)`` and ``Z_ij = <d2Sigma/dtheta_i dtheta_j, M>`` (for a Hessian).
+
+        Non-spatial structures only.
+        """
+        theta = np.asarray(theta, float)
+        if self._contract is not None:
+            return self._contract(theta, M, second)
+        k = len(theta)
+        _, dS, d2S = self.sigma(theta, len(M), order=2 if second else 1)
+        g = dS.reshape(k, -1) @ M.ravel()
+        return (g, d2S.reshape(k, k, -1) @ M.ravel()) if second else g
 
     def sigma(self, theta: np.ndarray, n: int, dist: np.ndarray | None = None, *, order: int = 2):
         """``(Sigma, dSigma, d2Sigma)``: shapes ``(..., n, n)``, ``(..., k, n, n)``, ``(..., k, k, n, n)``.
@@ -256,25 +276,38 @@ def _lower(n: int):
     return rows, cols
 
 
-def _us_build(theta, n, dist, order):
-    k = n * (n + 1) // 2
+def _us_factor(theta, n):
+    """The Cholesky factor ``L`` of ``Sigma``, the SDs ``exp(theta[:n])`` and the below-diagonal entries."""
     sd = np.exp(theta[:n])
     rows, cols = _lower(n)
     L = np.diag(sd)
     L[rows, cols] = sd[rows] * theta[n:]
+    return L, sd, rows, cols
+
+
+def _us_dL(L, sd, rows, cols):
+    """``dL/dtheta_i`` ``(k, n, n)``: ``d/d log sd_r`` is row ``r`` of ``L``, an entry's parameter ``sd_r`` there."""
+    n = len(sd)
+    k = n + len(rows)
+    dL = np.zeros((k, n, n))
+    idx = np.arange(n)
+    dL[idx, idx, :] = L
+    dL[n + np.arange(len(rows)), rows, cols] = sd[rows]
+    return dL
+
+
+def _us_build(theta, n, dist, order):
+    L, sd, rows, cols = _us_factor(theta, n)
     S = L @ L.T
     if order < 1:
         return S, None, None
-    dL = np.zeros((k, n, n))
-    mask = np.zeros((n, n, n))
-    mask[np.arange(n), np.arange(n), :] = 1.0
-    dL[:n] = mask * L[None]  # d/d log sd_i scales row i
-    m = np.arange(len(rows))
-    dL[n + m, rows, cols] = sd[rows]
+    k = n * (n + 1) // 2
+    dL = _us_dL(L, sd, rows, cols)
     A = dL @ L.T
     dS = A + A.transpose(0, 2, 1)
     if order < 2:
         return S, dS, None
+    m = np.arange(len(rows))
     d2L = np.zeros((k, k, n, n))
     d2L[np.arange(n), np.arange(n)] = dL[:n]
     d2L[rows, n + m, rows, cols] = sd[rows]
@@ -284,6 +317,33 @@ def _us_build(theta, n, dist, order):
     cross = (flat @ flat.T).reshape(k, n, k, n).transpose(0, 2, 1, 3)
     d2S = B + B.transpose(0, 1, 3, 2) + cross + cross.transpose(0, 1, 3, 2)
     return S, dS, d2S
+
+
+def _us_contract(theta, M, second):
+    """``<dSigma/dtheta_i, M>`` (and ``<d2Sigma/dtheta_i dtheta_j, M>``) for ``Sigma = L L'``, M symmetric.
+
+    ``<dSigma_i, M> = 2 <dL_i, M L>``: ``d/d log sd_r`` scales row ``r`` of ``L``
+    (``2 sum_j L_rj (ML)_rj``), an entry ``(r, c)`` below the diagonal has
+    ``dL = sd_r`` there (``2 sd_r (ML)_rc``).  Second derivatives:
+    ``<Sigma_ij, M> = 2 <d2L_ij, M L> + 2 <dL_i, M dL_j>``, where ``d2L_ij`` is
+    ``dL_r`` for ``i = j = r`` and ``sd_r`` at ``(r, c)`` for the pair (``log sd_r``, entry ``(r, c)``).
+    The ``(k, k, n, n)`` array of second derivatives is never built.
+    """
+    n = len(M)
+    L, sd, rows, cols = _us_factor(theta, n)
+    ML = M @ L
+    first = np.concatenate([(L * ML).sum(axis=1), sd[rows] * ML[rows, cols]])
+    if not second:
+        return 2.0 * first
+    k = len(theta)
+    dL = _us_dL(L, sd, rows, cols).reshape(k, n * n)
+    Z = dL @ (M @ dL.reshape(k, n, n)).reshape(k, n * n).T
+    idx = np.arange(n)
+    Z[idx, idx] += first[:n]
+    m = n + np.arange(len(rows))
+    Z[rows, m] += first[m]
+    Z[m, rows] += first[m]
+    return 2.0 * first, 2.0 * Z
 
 
 def _us_start(sd, corr, n):
@@ -319,7 +379,7 @@ def _sp_exp_start(sd, corr, n):
 
 
 STRUCTURES: dict[str, Structure] = {s.name: s for s in [
-    Structure("us", "unstructured", lambda n: n * (n + 1) // 2, False, True, _us_build, _us_start),
+    Structure("us", "unstructured", lambda n: n * (n + 1) // 2, False, True, _us_build, _us_start, _us_contract),
     Structure("toep", "Toeplitz", lambda n: n, False, False,
               _correlated(_toeplitz_corr, lambda n: n - 1, False), _start_toep(False)),
     Structure("toeph", "heterogeneous Toeplitz", lambda n: 2 * n - 1, False, True,
