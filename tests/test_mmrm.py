@@ -153,6 +153,78 @@ def test_grouped_and_per_subject_sums_agree():
     np.testing.assert_allclose(per.P, ev.P, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("cov", ["us", "toeph", "ar1"])
+def test_gradient_alone_equals_the_gradient_with_the_hessian(cov):
+    """order=1 (the L-BFGS-B path; us contracts dSigma in closed form) gives order=2's gradient and beta."""
+    st = STRUCTURES[cov]
+    pr = build_problem(_data("trial_mar"), y="y", subject="subject", visit="visit", between="arm", time=None,
+                       structure=st)
+    theta = np.random.default_rng(3).normal(0.0, 0.3, st.n_params(pr.n_visits))
+    theta[: pr.n_visits if st.heterogeneous else 1] += 1.5
+    one, two = evaluate(pr, theta, order=1), evaluate(pr, theta, order=2)
+    assert one.f == pytest.approx(two.f, rel=1e-14)
+    np.testing.assert_allclose(one.grad, two.grad, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(one.beta, two.beta, rtol=1e-12)
+
+
+@pytest.mark.parametrize("n", [2, 5])
+def test_unstructured_contractions_in_closed_form(n):
+    """<dSigma_i, M> and <d2Sigma_ij, M> of us without the derivative arrays equal the contractions of them."""
+    st = STRUCTURES["us"]
+    rng = np.random.default_rng(n)
+    theta = rng.normal(size=st.n_params(n))
+    M = rng.normal(size=(n, n))
+    M = M + M.T
+    _, dS, d2S = st.sigma(theta, n, order=2)
+    k = len(theta)
+    g, Z = st.contract(theta, M, second=True)
+    np.testing.assert_allclose(g, dS.reshape(k, -1) @ M.ravel(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(Z, d2S.reshape(k, k, -1) @ M.ravel(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(st.contract(theta, M), g, rtol=1e-14)
+
+
+def test_a_design_row_that_is_not_the_arm_s_falls_back_to_one_class_per_subject():
+    """problem_from_arrays with an extra subject-level column (a baseline covariate): the sums over
+    (pattern, class) cells still equal the plain per-subject sums."""
+    from lmm_teach.mmrm import engine
+    from lmm_teach.mmrm.problem import problem_from_arrays
+
+    d = _data("trial_mar")
+    pr0 = build_problem(d, y="y", subject="subject", visit="visit", between="arm", time=None,
+                        structure=STRUCTURES["us"])
+    assert len(pr0.cls_X) == 2                               # visit x arm: one class per arm
+    scodes, vcodes = np.nonzero(pr0.mask)
+    X = pr0.X3[scodes, vcodes]
+    baseline = np.random.default_rng(5).normal(size=pr0.n_subjects)
+    X = np.column_stack([X, baseline[scodes]])
+    pr = problem_from_arrays(y=pr0.y2[scodes, vcodes], X=X, subject=scodes, visit=vcodes, n_visits=pr0.n_visits,
+                             group=pr0.group_of[scodes], structure=STRUCTURES["us"])
+    assert len(pr.cls_X) == pr.n_subjects
+    theta = np.concatenate([np.full(pr.n_visits, 1.5), np.full(STRUCTURES["us"].n_params(pr.n_visits)
+                                                                - pr.n_visits, 0.2)])
+    ev = evaluate(pr, theta)
+    Wp, _ = engine._pattern_inverses(pr, ev.sigma)
+    W = Wp[pr.pat_idx]
+    G = W @ pr.X3
+    e = (W @ (pr.y2 - pr.X3 @ ev.beta)[:, :, None])[:, :, 0]
+    N = pr.n_subjects
+    dS = np.broadcast_to(ev.dS, (N,) + ev.dS.shape)
+    d2S = np.broadcast_to(STRUCTURES["us"].sigma(theta, pr.n_visits)[2], (N,) + ev.dS.shape[:1] + ev.dS.shape)
+    per = engine._derivatives_per_subject(ev.f, ev.beta, ev.phi, ev.sigma, dS, d2S, W, G, e, 2, True)
+    np.testing.assert_allclose(per.grad, ev.grad, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(per.hess, ev.hess, rtol=1e-8, atol=1e-8)
+
+
+def test_result_pickles_with_its_tables_unbuilt():
+    """The tables are built on first read; an unread result pickles (process pools) and builds them after."""
+    import pickle
+
+    fit = fit_mmrm(_data("trial_mar"), y="y", subject="subject", visit="visit", between="arm", covariance="cs")
+    again = pickle.loads(pickle.dumps(fit))
+    pd.testing.assert_frame_equal(again.fixed, fit.fixed)
+    pd.testing.assert_frame_equal(again.lsmeans_diff, fit.lsmeans_diff)
+
+
 def test_result_tables_and_json():
     fit = _fit("trial_mar", "us", "kenward-roger")
     assert list(fit.covariance.index) == ["0", "1", "2", "3", "4"]

@@ -110,8 +110,8 @@ def fit_mmrm(data: pd.DataFrame, *, y: str, subject: str, visit: str, between: s
     start : optional start values of the covariance parameters (R mmrm's parameterisation).
     exact : False (default) runs R mmrm's own optimiser first (L-BFGS-B from its standard start with R's
         stopping rule), which reproduces R's numbers; its estimates can sit about 1e-4 (relative) short of
-        the exact optimum.  True goes straight to Newton's method with the exact Hessian, which reaches
-        the optimum to machine precision (and is faster).
+        the exact optimum.  True goes straight to Newton's method with the exact Hessian from moment-based
+        start values, which reaches the optimum to machine precision in a few iterations (and is faster).
 
     Raises
     ------
@@ -135,8 +135,8 @@ def fit_mmrm(data: pd.DataFrame, *, y: str, subject: str, visit: str, between: s
     if pr.n_dropped:
         warnings.append(f"{pr.n_dropped} rows with a missing {y!r} were left out (an MMRM uses every observed "
                         "visit; missing visits are simply absent)")
-    guess, default = _start(pr)
     k = st.n_params(pr.n_visits)
+    user = None
     if start is not None:
         user = np.asarray(start, float).ravel()
         if user.size != k:
@@ -144,10 +144,9 @@ def fit_mmrm(data: pd.DataFrame, *, y: str, subject: str, visit: str, between: s
         if not np.isfinite(evaluate(pr, user, order=0, reml=reml).f):
             warnings.append("the given start values make a covariance matrix that is not positive definite; "
                             "the fit started from values computed from the data instead")
-        else:
-            guess = user
+            user = None
     r_start = None if (exact or start is not None) else st.r_start(pr.n_visits)
-    opt, ev, theta_vcov, singular = _optimum(pr, guess, default, reml=reml, r_start=r_start)
+    opt, ev, theta_vcov, singular = _optimum(pr, _starts(pr, user), reml=reml, r_start=r_start)
     if not opt.converged:
         warnings.append(f"the {st.name} fit did not converge ({opt.message}); the numbers are from the best "
                         "point found and may be unreliable: try a simpler structure")
@@ -184,10 +183,19 @@ def fit_mmrm(data: pd.DataFrame, *, y: str, subject: str, visit: str, between: s
     )
 
 
-def _optimum(pr: Problem, guess, default, *, reml: bool, r_start, optimizers=OPTIMIZERS):
+def _starts(pr: Problem, user: np.ndarray | None = None):
+    """``starts()`` gives ``(start, fallback start)`` (the user's start or moment-based values, and the
+    values of a diagonal covariance): computed only when an optimiser needs them (R's run does not)."""
+    def starts():
+        guess, default = _start(pr)
+        return (guess if user is None else user), default
+    return starts
+
+
+def _optimum(pr: Problem, starts, *, reml: bool, r_start, optimizers=OPTIMIZERS):
     """Minimise; ``(optimum, evaluation with Hessian, covariance of theta-hat, information singular?)``."""
     st = pr.structure
-    opt = minimize(pr, guess, reml=reml, fallback_start=default, r_start=r_start, optimizers=optimizers)
+    opt = minimize(pr, starts, reml=reml, r_start=r_start, optimizers=optimizers)
     if not np.isfinite(opt.f):
         raise DataError(f"the {st.name} ({st.label}) covariance could not be fitted: every optimiser met a "
                         "covariance matrix that is not positive definite; try a simpler structure")
@@ -248,8 +256,7 @@ def fit_problem(pr: Problem, *, reml: bool = True) -> ProblemFit:
         no positive definite covariance found).
     """
     _identifiable(pr)
-    guess, default = _start(pr)
-    opt, ev, theta_vcov, singular = _optimum(pr, guess, default, reml=reml, r_start=None,
+    opt, ev, theta_vcov, singular = _optimum(pr, _starts(pr), reml=reml, r_start=None,
                                              optimizers=("newton", "bfgs"))
     inf = Inference(beta=ev.beta, vcov=ev.phi, phi=ev.phi, W=theta_vcov, P=ev.P, method="satterthwaite")
     return ProblemFit(inference=inf, sigma=ev.sigma, theta=np.asarray(opt.theta, float), loglik=-float(opt.f),

@@ -22,6 +22,7 @@ definite (a minimum, not a saddle).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -153,9 +154,12 @@ def _newton_decrement(ev) -> float:
 OPTIMIZERS = ("newton", "bfgs", "l-bfgs-b", "nelder-mead")
 
 
-def minimize(pr: Problem, start: np.ndarray, *, reml: bool, fallback_start: np.ndarray | None = None,
+def minimize(pr: Problem, starts: Callable[[], tuple[np.ndarray, np.ndarray | None]], *, reml: bool,
              r_start: np.ndarray | None = None, optimizers: tuple[str, ...] = OPTIMIZERS) -> Optimum:
     """Try the optimisers in order from ``start``; the first that reaches a minimum is kept.
+
+    ``starts()`` gives ``(start, fallback_start)``, the second (or None) used when Newton's method meets
+    a covariance that is not positive definite from the first; it is called only if the optimisers run.
 
     ``optimizers`` may leave out the slow last resorts (a Monte Carlo replicate whose likelihood has no
     interior optimum should fail in a second, not in a minute of Nelder-Mead).
@@ -174,6 +178,7 @@ def minimize(pr: Problem, start: np.ndarray, *, reml: bool, fallback_start: np.n
         if okr and _newton_decrement(evr) <= R_SLACK:
             return Optimum(theta=xr, f=float(evr.f), converged=True, optimizer="l-bfgs-b", iterations=itr,
                            message="converged", tried=(("l-bfgs-b (as R mmrm)", "converged"),), ev=evr)
+    start, fallback_start = starts()
     tried = []
     best = None
     for name in optimizers:

@@ -91,20 +91,20 @@ def build_problem(data: pd.DataFrame, *, y: str, subject: str, visit: str, betwe
     v = la.values
     notes = []
     # a visit whose every outcome is missing has no observations: it leaves the model, in words
-    all_visits = factor_codes(data[visit].dropna())[1]
     vcodes, vlevels = factor_codes(v[visit])
-    gone = [lv for lv in all_visits if lv not in set(vlevels)]
+    gone = []
+    if la.n_dropped:
+        gone = [lv for lv in factor_codes(data[visit].dropna())[1] if lv not in set(vlevels)]
     if gone:
         notes.append(f"visit {', '.join(level_label(g) for g in gone)} of {visit!r} has no observed "
                      f"{y!r}, so it is left out of the model")
     V = len(vlevels)
     scodes, slevels = la.subject_codes, la.subject_levels
     N = len(slevels)
-    key = scodes.astype(np.int64) * V + vcodes
-    uniq, first, counts = np.unique(key, return_index=True, return_counts=True)
-    if (counts > 1).any():
-        k = uniq[np.argmax(counts > 1)]
-        raise DataError(f"subject {_show(slevels[k // V])} has {counts.max()} rows at {visit} = "
+    counts = np.bincount(scodes.astype(np.int64) * V + vcodes, minlength=N * V)
+    if counts.max() > 1:
+        k = int(np.argmax(counts > 1))
+        raise DataError(f"subject {_show(slevels[k // V])} has {counts[k]} rows at {visit} = "
                         f"{_show(vlevels[k % V])}: an MMRM needs at most one measurement per subject and visit "
                         "(average them or use a finer visit label)")
     frame = dict(v)

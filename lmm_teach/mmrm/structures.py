@@ -267,22 +267,24 @@ def _start_cs(hetero):
 
 @functools.lru_cache(maxsize=32)
 def _lower(n: int):
-    """Row and column of the below-diagonal entries, row by row (as mmrm fills its Cholesky factor)."""
+    """Row and column of the below-diagonal entries, row by row (as mmrm fills its Cholesky factor), and
+    the flat positions in an ``n x n`` matrix of the diagonal followed by those entries."""
     rows, cols = np.tril_indices(n, -1)
     o = np.lexsort((cols, rows))
     rows, cols = rows[o], cols[o]
-    rows.setflags(write=False)
-    cols.setflags(write=False)
-    return rows, cols
+    flat = np.concatenate([np.arange(n) * (n + 1), rows * n + cols])
+    for a in (rows, cols, flat):
+        a.setflags(write=False)
+    return rows, cols, flat
 
 
 def _us_factor(theta, n):
     """The Cholesky factor ``L`` of ``Sigma``, the SDs ``exp(theta[:n])`` and the below-diagonal entries."""
     sd = np.exp(theta[:n])
-    rows, cols = _lower(n)
-    L = np.diag(sd)
-    L[rows, cols] = sd[rows] * theta[n:]
-    return L, sd, rows, cols
+    rows, cols, flat = _lower(n)
+    L = np.zeros(n * n)
+    L[flat] = np.concatenate([sd, sd[rows] * theta[n:]])
+    return L.reshape(n, n), sd, rows, cols
 
 
 def _us_dL(L, sd, rows, cols):
@@ -355,9 +357,7 @@ def _us_start(sd, corr, n):
     d = np.sqrt(np.diag(R))
     R = R / np.outer(d, d)
     L = np.linalg.cholesky(sd[:, None] * R * sd[None, :])
-    rows, cols = np.tril_indices(n, -1)
-    o = np.lexsort((cols, rows))
-    rows, cols = rows[o], cols[o]
+    rows, cols, _ = _lower(n)
     dl = np.diag(L)
     return np.concatenate([np.log(dl), L[rows, cols] / dl[rows]])
 
