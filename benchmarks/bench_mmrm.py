@@ -27,8 +27,9 @@ Timed in the same run:
   stand-in is timed, with Wald z tests in place of Satterthwaite's t.
 
 BLAS runs one thread on every side.  Wall time is what a learner waits; the
-machine is shared, so CPU time is printed beside it and the ratios are taken
-in the same run.  Run: ``python benchmarks/bench_mmrm.py [--no-statsmodels]`` (statsmodels runs in a
+machine is shared, so the median CPU time and the fastest warm call (the cost
+of a call that had a core to itself) are printed beside it, and the ratios
+are taken in the same run.  Run: ``python benchmarks/bench_mmrm.py [--no-statsmodels]`` (statsmodels runs in a
 child process stopped after ``SM_LIMIT`` seconds).
 """
 
@@ -78,14 +79,16 @@ def simulate(n_subjects: int, n_visits: int, *, missing: float = 0.15, seed: int
 class Timing:
     """Wall and CPU seconds of a first call and of repeated calls."""
 
-    def __init__(self, first_wall: float, walls: list[float], cpus: list[float]):
+    def __init__(self, first_wall: float, walls: list[float], cpus: list[float], best: float | None = None):
         self.first = first_wall
         self.wall = statistics.median(walls) if walls else first_wall
         self.cpu = statistics.median(cpus) if cpus else float("nan")
+        # the fastest warm call: what a call costs when it has a core to itself
+        self.best = best if best is not None else (min(walls) if walls else first_wall)
 
     def line(self, label: str, extra: str = "") -> str:
-        return (f"  {label:<31s} cold {self.first * 1e3:8.1f} ms   warm median {self.wall * 1e3:8.1f} ms "
-                f"(cpu {self.cpu * 1e3:8.1f} ms)   {extra}")
+        return (f"  {label:<31s} cold {self.first * 1e3:7.1f} ms   warm median {self.wall * 1e3:7.1f} ms "
+                f"(cpu {self.cpu * 1e3:7.1f}, best {self.best * 1e3:7.1f})   {extra}")
 
 
 def timed(fn, repeats: int) -> tuple[Timing, object]:
@@ -121,7 +124,7 @@ for (i in seq_len(reps)) {
   wall[i] <- dt[["elapsed"]]
   cpu[i] <- dt[["user.self"]] + dt[["sys.self"]]
 }
-cat(sprintf("%.6f %.6f %.6f %.6f\n", first, median(wall), median(cpu), as.numeric(logLik(m))))
+cat(sprintf("%.6f %.6f %.6f %.6f %.6f\n", first, median(wall), median(cpu), min(wall), as.numeric(logLik(m))))
 """
 
 
@@ -146,8 +149,8 @@ def r_time(data: pd.DataFrame, repeats: int) -> tuple[Timing, float]:
                               env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
         if proc.returncode != 0:
             raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "Rscript failed")
-        first, wall, cpu, ll = (float(x) for x in proc.stdout.split())
-        timing = Timing(first, [wall], [cpu])
+        first, wall, cpu, best, ll = (float(x) for x in proc.stdout.split())
+        timing = Timing(first, [wall], [cpu], best)
         return timing, ll
 
 
@@ -213,9 +216,9 @@ def main(argv: list[str]) -> int:
         print(t_exact.line("fit_mmrm (exact=True, Newton)", f"logLik {exact.loglik:.6f}"))
         print(f"  {'':31s} the tables, built when first read: {t_tables * 1e3:.1f} ms")
         if n_subj == 40:
-            verdict = "met" if t_def.wall < 0.010 else "missed"
-            print(f"  target under 10 ms (warm): {verdict} (default {t_def.wall * 1e3:.1f} ms, "
-                  f"exact {t_exact.wall * 1e3:.1f} ms)")
+            print(f"  target under 10 ms: warm median {'met' if t_def.wall < 0.010 else 'missed'}, "
+                  f"best call {'met' if t_def.best < 0.010 else 'missed'} (default {t_def.wall * 1e3:.1f} / "
+                  f"{t_def.best * 1e3:.1f} ms, exact {t_exact.wall * 1e3:.1f} / {t_exact.best * 1e3:.1f} ms)")
         if why_not_r is None:
             try:
                 t_r, ll_r = r_time(data, reps)
@@ -223,10 +226,11 @@ def main(argv: list[str]) -> int:
                 print(f"  R mmrm: failed ({exc})")
             else:
                 print(t_r.line("R mmrm", f"logLik {ll_r:.6f}"))
-                print(f"  R / fit_mmrm (warm wall): {t_r.wall / t_def.wall:.1f}x default, "
+                print(f"  R / fit_mmrm: warm wall {t_r.wall / t_def.wall:.1f}x default, "
                       f"{t_r.wall / t_exact.wall:.1f}x exact; cpu {t_r.cpu / t_def.cpu:.1f}x, "
-                      f"{t_r.cpu / t_exact.cpu:.1f}x; target 2x: "
-                      f"{'met' if t_r.wall / t_def.wall >= 2 else 'missed'} (default, wall)")
+                      f"{t_r.cpu / t_exact.cpu:.1f}x; best {t_r.best / t_def.best:.1f}x, "
+                      f"{t_r.best / t_exact.best:.1f}x; target 2x: "
+                      f"{'met' if t_r.wall / t_def.wall >= 2 else 'missed'} (default, warm wall)")
         if with_statsmodels:
             t_sm, words = statsmodels_time(data, 3 if n_subj < 100 else 1, SM_LIMIT)
             if t_sm is None:

@@ -131,7 +131,7 @@ def _solve_fixed(XtWX, Xty):
     rhs = np.empty((p, p + 1))
     rhs[:, 0] = Xty
     rhs[:, 1:] = _eye(p)
-    U, sol, info = _dposv(XtWX, rhs)
+    U, sol, info = _dposv(XtWX, rhs, overwrite_a=True, overwrite_b=True)
     if info != 0:
         return None
     phi = sol[:, 1:]
@@ -159,7 +159,7 @@ def _evaluate_grouped(pr, theta, S, dS, d2S, order, reml):
     if order < 1:
         return Evaluation(f=f, grad=None, hess=None, beta=beta, phi=phi, sigma=S)
     V, k = pr.n_visits, len(theta)
-    A = _cell_outer(pr, mu, phi if reml else None)
+    A = _cell_outer(pr, beta, mu, phi if reml else None)
     E = Wp @ A @ Wp                 # per pattern: sum of W (r r' [+ X Phi X']) W over its subjects
     Msum = (pr.pat_count @ Wp.reshape(-1, V * V) - E.sum(axis=0).ravel()).reshape(V, V)
     if order < 2:
@@ -180,31 +180,30 @@ def _core(pr, Wp, logdet, reml):
     call (``dposv``) factors ``X' V^-1 X`` and solves for ``beta`` and ``Phi`` together.
     """
     V = pr.n_visits
-    Wbar = (pr.pc_n.T @ Wp.reshape(-1, V * V)).reshape(-1, V, V)
-    Wys = (Wp @ pr.pc_yT).sum(axis=0).T               # (C, V): sum_p W_p ysum_pc
+    Wbar = (pr.pc_nT @ Wp.reshape(-1, V * V)).reshape(-1, V, V)
     XtWX = (pr.cls_XT @ Wbar @ pr.cls_X).sum(axis=0)
-    Xty = (pr.cls_XT @ Wys[:, :, None]).sum(axis=0)
-    fixed = _solve_fixed(XtWX, Xty[:, 0])
+    Wys = pr.pc_y_flat @ Wp.reshape(-1, V)            # (C, V): sum_p W_p ysum_pc (W_p symmetric)
+    Xty = pr.cls_X_flatT @ Wys.ravel()
+    fixed = _solve_fixed(XtWX, Xty)
     if fixed is None:
         return None
     beta, phi, logdet_xtwx = fixed
-    quad = float(Wp.ravel() @ pr.pat_yy.ravel() - beta @ Xty[:, 0])
+    quad = float(Wp.ravel() @ pr.pat_yy.ravel() - beta @ Xty)
     f = _deviance(pr, logdet, logdet_xtwx, quad, reml)
     if not np.isfinite(f):
         return None
     return f, phi, beta, pr.cls_X @ beta
 
 
-def _cell_outer(pr, mu, phi):
+def _cell_outer(pr, beta, mu, phi):
     """Per pattern ``sum_s r_s r_s'`` (plus ``X_s Phi X_s'`` when ``phi`` is given: REML), ``(P, V, V)``.
 
     With ``ysum_pc`` the cell's sum of y and ``mu_c = X_c beta``:
     ``sum y y' - sum_c (ysum_pc mu_c' + mu_c ysum_pc') + sum_c n_pc (mu_c mu_c' [+ X_c Phi X_c'])``.
     """
     V = pr.n_visits
-    Q = mu[:, :, None] * mu[:, None, :]
-    if phi is not None:
-        Q = Q + pr.cls_X @ phi @ pr.cls_X.transpose(0, 2, 1)
+    bb = np.outer(beta, beta)
+    Q = pr.cls_X @ (bb + phi if phi is not None else bb) @ pr.cls_XT   # mu_c mu_c' [+ X_c Phi X_c']
     T = pr.pc_yT @ mu                                   # (P, V, V): sum_c ysum_pc mu_c'
     return pr.pat_yy - T - T.transpose(0, 2, 1) + (pr.pc_n @ Q.reshape(-1, V * V)).reshape(-1, V, V)
 

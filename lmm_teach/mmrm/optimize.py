@@ -92,12 +92,29 @@ def _newton(pr: Problem, theta: np.ndarray, reml: bool, max_iter: int = 100):
     return theta, ev, max_iter, "Newton: iteration limit"
 
 
+class _Objective:
+    """``f(x)`` and ``grad(x)`` for scipy from one evaluation: scipy asks for them one after the other at
+    the same point (its own ``jac=True`` memo costs more per step than this one).  ``bad`` is the value
+    where the covariance is not positive definite (the gradient is then 0)."""
+
+    def __init__(self, pr: Problem, reml: bool, bad: float):
+        self.pr, self.reml, self.bad = pr, reml, bad
+        self._key, self._grad = None, None
+
+    def f(self, x: np.ndarray) -> float:
+        ev = evaluate(self.pr, x, order=1, reml=self.reml)
+        ok = np.isfinite(ev.f)
+        self._key, self._grad = x.tobytes(), (ev.grad if ok else np.zeros_like(x))
+        return ev.f if ok else self.bad
+
+    def grad(self, x: np.ndarray) -> np.ndarray:
+        if x.tobytes() != self._key:
+            self.f(x)
+        return self._grad
+
+
 def _scipy(pr: Problem, theta: np.ndarray, reml: bool, method: str):
-    def fun(x):
-        ev = evaluate(pr, x, order=1, reml=reml)
-        if not np.isfinite(ev.f):
-            return 1e300, np.zeros_like(x)
-        return ev.f, ev.grad
+    obj = _Objective(pr, reml, 1e300)
 
     def fun0(x):
         ev = evaluate(pr, x, order=0, reml=reml)
@@ -107,7 +124,7 @@ def _scipy(pr: Problem, theta: np.ndarray, reml: bool, method: str):
         res = sopt.minimize(fun0, theta, method="Nelder-Mead",
                             options={"maxiter": 20000, "maxfev": 40000, "xatol": 1e-10, "fatol": 1e-12})
     else:
-        res = sopt.minimize(fun, theta, jac=True, method={"bfgs": "BFGS", "l-bfgs-b": "L-BFGS-B"}[method],
+        res = sopt.minimize(obj.f, theta, jac=obj.grad, method={"bfgs": "BFGS", "l-bfgs-b": "L-BFGS-B"}[method],
                             options={"maxiter": 5000, "gtol": 1e-8} if method == "bfgs" else {"maxiter": 5000})
     x = res.x
     ev = evaluate(pr, x, order=2, reml=reml)
@@ -125,13 +142,8 @@ def _r_lbfgsb(pr: Problem, theta: np.ndarray, reml: bool):
     Returns ``(theta, evaluation with Hessian, iterations, converged, message)``; converged is R's
     rule (the optimiser reports success and the Hessian is positive definite).
     """
-    def fun(x):
-        ev = evaluate(pr, x, order=1, reml=reml)
-        if not np.isfinite(ev.f):
-            return np.inf, np.zeros_like(x)
-        return ev.f, ev.grad
-
-    res = sopt.minimize(fun, theta, jac=True, method="L-BFGS-B",
+    obj = _Objective(pr, reml, np.inf)
+    res = sopt.minimize(obj.f, theta, jac=obj.grad, method="L-BFGS-B",
                         options={"maxcor": 5, "ftol": 1e7 * np.finfo(float).eps, "gtol": 0.0, "maxiter": 100})
     ev = evaluate(pr, res.x, order=2, reml=reml)
     ok = bool(res.success) and _positive_definite(ev)

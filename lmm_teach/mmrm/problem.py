@@ -45,9 +45,12 @@ class Problem:
     pat_mo: np.ndarray      # (P, V, V) bool: both visits observed in the pattern
     cls_X: np.ndarray       # (C, V, p) each class's design at every visit
     cls_XT: np.ndarray      # (C, p, V) the same, transposed (contiguous)
+    cls_X_flatT: np.ndarray  # (p, C V) the classes' designs side by side
     pc_n: np.ndarray        # (P, C) subjects per pattern and class
+    pc_nT: np.ndarray       # (C, P) the same, transposed (contiguous)
     pc_y: np.ndarray        # (P, C, V) their sum of y (zero at the pattern's missing visits)
     pc_yT: np.ndarray       # (P, V, C) the same, transposed (contiguous)
+    pc_y_flat: np.ndarray   # (C, P V) the same, per class
     pat_yy: np.ndarray      # (P, V, V) sum of y y' over the pattern's subjects
     gpat: np.ndarray        # (Gn,) pattern of each group (a non-empty pattern x class cell)
     gcls: np.ndarray        # (Gn,) class of each group
@@ -202,11 +205,18 @@ def _layout(structure, X, yv, scodes, vcodes, N, V, group_of, *, time, design, v
     gpat, gcls = np.nonzero(pc_n)
     return Problem(structure=structure, X3=X3, y2=y2, mask=mask, dist=dist, times=t2, pat_idx=pat_idx,
                    pat_mask=pat_mask, pat_count=pat_count, pat_mo=pat_mask[:, :, None] & pat_mask[:, None, :],
-                   cls_X=cls_X, cls_XT=np.ascontiguousarray(cls_X.transpose(0, 2, 1)), pc_n=pc_n, pc_y=pc_y,
-                   pc_yT=np.ascontiguousarray(pc_y.transpose(0, 2, 1)), pat_yy=pat_yy, gpat=gpat, gcls=gcls,
+                   cls_X=cls_X, cls_XT=_contiguous(cls_X.transpose(0, 2, 1)),
+                   cls_X_flatT=_contiguous(cls_X.reshape(-1, X.shape[1]).T), pc_n=pc_n, pc_nT=_contiguous(pc_n.T),
+                   pc_y=pc_y, pc_yT=_contiguous(pc_y.transpose(0, 2, 1)),
+                   pc_y_flat=_contiguous(pc_y.transpose(1, 0, 2).reshape(C, -1)), pat_yy=pat_yy, gpat=gpat, gcls=gcls,
                    gX=cls_X[gcls], gn=pc_n[gpat, gcls], design=design,
                    visits=visits, groups=groups, group_of=group_of, subjects=subjects, n_obs=n_obs,
                    columns=columns, n_dropped=n_dropped, notes=notes)
+
+
+def _contiguous(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy (a transposed view would be copied by every product that uses it)."""
+    return np.ascontiguousarray(a)
 
 
 def _classes(X3, mask, scodes, vcodes, X, group_of) -> tuple[np.ndarray, np.ndarray]:

@@ -279,12 +279,27 @@ def _lower(n: int):
 
 
 def _us_factor(theta, n):
-    """The Cholesky factor ``L`` of ``Sigma``, the SDs ``exp(theta[:n])`` and the below-diagonal entries."""
+    """The Cholesky factor ``L`` of ``Sigma``, the SDs ``exp(theta[:n])`` and the below-diagonal entries.
+
+    Remembered for the last few ``theta`` (read-only arrays): one likelihood evaluation asks for the
+    factor twice, for ``Sigma`` and for the contraction of its derivatives.
+    """
+    rows, cols, _ = _lower(n)
+    L, sd = _us_factor_of(theta.tobytes(), n)
+    return L, sd, rows, cols
+
+
+@functools.lru_cache(maxsize=4)
+def _us_factor_of(key: bytes, n: int):
+    theta = np.frombuffer(key)
     sd = np.exp(theta[:n])
-    rows, cols, flat = _lower(n)
+    rows, _, flat = _lower(n)
     L = np.zeros(n * n)
     L[flat] = np.concatenate([sd, sd[rows] * theta[n:]])
-    return L.reshape(n, n), sd, rows, cols
+    L = L.reshape(n, n)
+    L.setflags(write=False)
+    sd.setflags(write=False)
+    return L, sd
 
 
 def _us_dL(L, sd, rows, cols):
