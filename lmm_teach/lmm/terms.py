@@ -187,11 +187,13 @@ def reference_grid(nv: int, nb: int) -> np.ndarray:
 
 
 def fixed_design(data, *, time: str, visit: str | None, between: str | None,
-                 categorical: bool) -> FixedDesign:
+                 categorical: bool, codes: dict | None = None) -> FixedDesign:
     """Build X, its names, its terms and the type-III contrasts from clean columns.
 
     ``data`` maps column names to values: a clean long frame, or the
-    ``values`` of :func:`lmm_teach.validate.check_long_arrays`.
+    ``values`` of :func:`lmm_teach.validate.check_long_arrays`.  ``codes``
+    may map a factor's column name to its :func:`factor_codes` already
+    computed by the caller (they are not computed twice).
 
     Raises
     ------
@@ -203,10 +205,12 @@ def fixed_design(data, *, time: str, visit: str | None, between: str | None,
     v_labels: pd.Index | np.ndarray | list = []
     b_labels: pd.Index | np.ndarray | list = []
     vname = str(visit if visit is not None else time) if categorical else str(time)
+    known = codes or {}
     if categorical:
-        v, v_labels = factor_codes(data[visit if visit is not None else time])
+        col = visit if visit is not None else time
+        v, v_labels = known[col] if col in known else factor_codes(data[col])
     if between is not None:
-        b, b_labels = factor_codes(data[between])
+        b, b_labels = known[between] if between in known else factor_codes(data[between])
     nv, nb = len(v_labels), len(b_labels)
     X, keys = _columns(None if categorical else t, v, b, nv, nb, full=False)
     _, groups, contrasts = _structure(categorical, nv, nb)

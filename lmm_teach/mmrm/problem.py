@@ -110,9 +110,11 @@ def build_problem(data: pd.DataFrame, *, y: str, subject: str, visit: str, betwe
         raise DataError(f"subject {_show(slevels[k // V])} has {counts[k]} rows at {visit} = "
                         f"{_show(vlevels[k % V])}: an MMRM needs at most one measurement per subject and visit "
                         "(average them or use a finer visit label)")
-    frame = dict(v)
-    frame["__t"] = np.zeros(len(vcodes))
-    design = fixed_design(frame, time="__t", visit=visit, between=between, categorical=True)
+    codes = {visit: (vcodes, vlevels)}
+    if between is not None:
+        bcodes, blevels = codes[between] = factor_codes(v[between])
+    design = fixed_design({"__t": np.zeros(len(vcodes))}, time="__t", visit=visit, between=between,
+                          categorical=True, codes=codes)
     X = design.X
     p = X.shape[1]
     n_obs = len(vcodes)
@@ -120,7 +122,6 @@ def build_problem(data: pd.DataFrame, *, y: str, subject: str, visit: str, betwe
         raise DataError(f"{n_obs} measurements cannot estimate {p} fixed effects and a covariance")
     group_of, groups = None, ()
     if between is not None:
-        bcodes, blevels = factor_codes(v[between])
         group_of = np.zeros(N, dtype=np.intp)
         group_of[scodes] = bcodes
         groups = tuple(blevels)
