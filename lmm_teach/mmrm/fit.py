@@ -296,10 +296,11 @@ def _contrast_tables(pr: Problem, inf: Inference, conf_level: float, plain_df):
     grid = reference_grid(nv, ng)
     pairs = [(a, b) for a in range(ng) for b in range(a + 1, ng)]
     diff_rows = np.array([grid[i * ng + b] - grid[i * ng + a] for i in range(nv) for a, b in pairs]).reshape(-1, p)
-    C = np.vstack([np.eye(p), grid, diff_rows])
-    num = contrast_numbers(inf, C, conf_level=conf_level, plain_df=plain_df)
-    parts = np.cumsum([p, len(grid)])
-    coef, lsm, dif = ({k: v[a:b] for k, v in num.items()} for a, b in zip((0, *parts), (*parts, len(C)), strict=True))
+    num = contrast_numbers(inf, np.vstack([np.eye(p), grid, diff_rows]), conf_level=conf_level, plain_df=plain_df)
+    end_grid = p + len(grid)
+    coef = {k: v[:p] for k, v in num.items()}
+    lsm = {k: v[p:end_grid] for k, v in num.items()}
+    dif = {k: v[end_grid:] for k, v in num.items()}
     if ng > 2:  # emmeans adjusts the pairwise p-values with Tukey's method
         dif = tukey(dif, ng, conf_level)
     visits = list(pr.visits)
