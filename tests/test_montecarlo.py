@@ -423,7 +423,7 @@ def test_anova_analysis_matches_rm_anova_and_the_complete_case_slopes():
     assert got["arm x time"]["estimate"] == pytest.approx(slope["B"] - slope["A"], rel=1e-10)
     assert got["time"]["estimate"] == pytest.approx((slope["A"] + slope["B"]) / 2, rel=1e-10)
     # its SE is the two-sample SE of the subjects' own slopes
-    own = cc.groupby("subject").apply(lambda g: np.polyfit(g["time"], g["y"], 1)[0], include_groups=False)
+    own = pd.Series({s: np.polyfit(g["time"], g["y"], 1)[0] for s, g in cc.groupby("subject")})
     arm = cc.groupby("subject")["arm"].first()
     a, b = own[arm == "A"], own[arm == "B"]
     sp2 = ((len(a) - 1) * a.var() + (len(b) - 1) * b.var()) / (len(a) + len(b) - 2)
