@@ -16,23 +16,10 @@ share is printed against that budget.
 from __future__ import annotations
 
 import argparse
-import os
-import time
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+from _timing import best_of  # one BLAS thread (before numpy loads) and the fastest of n calls
 
 BUDGET_MS = 150.0
-
-
-def best_of(fn, repeat: int) -> float:
-    """The fastest of ``repeat`` calls, in seconds (the least disturbed by other load)."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def main() -> None:

@@ -23,25 +23,9 @@ Target (issue 4): ratio update / MixedLM fit below 1/3.
 from __future__ import annotations
 
 import argparse
-import os
-import time
 import warnings
 
-# One BLAS thread for both contenders (set before numpy loads): the machine is
-# shared, and a multi-threaded BLAS waiting for a busy core makes the
-# statsmodels timing swing by 2x from run to run.
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-
-
-def best_of(fn, repeat: int) -> float:
-    """The fastest of ``repeat`` calls, in seconds (the least disturbed by other load)."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+from _timing import best_of  # one BLAS thread (before numpy loads) and the fastest of n calls
 
 
 def main() -> None:

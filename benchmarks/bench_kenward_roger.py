@@ -20,22 +20,19 @@ Run: ``python benchmarks/bench_kenward_roger.py [--r-large]``.
 
 from __future__ import annotations
 
+from _timing import best_of  # isort: skip  (first: one BLAS thread before numpy loads)
+
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
-    os.environ[_var] = "1"
+import numpy as np
+import pandas as pd
 
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from lmm_teach.lmm import fit_lmm  # noqa: E402
-from lmm_teach.lmm.kenward_roger import kr_pieces  # noqa: E402
+from lmm_teach.lmm import fit_lmm
+from lmm_teach.lmm.kenward_roger import kr_pieces
 
 
 def simulate(n_subjects: int, n_visits: int, seed: int = 1) -> pd.DataFrame:
@@ -45,15 +42,6 @@ def simulate(n_subjects: int, n_visits: int, seed: int = 1) -> pd.DataFrame:
     b0, b1 = rng.normal(0.0, 5.0, n_subjects), rng.normal(0.0, 1.0, n_subjects)
     y = 100.0 - 1.0 * t + b0[s] + b1[s] * t + rng.normal(0.0, 3.0, s.size)
     return pd.DataFrame({"subject": [f"s{i:04d}" for i in s], "time": t, "y": y})
-
-
-def best_of(fn, n: int) -> float:
-    out = np.inf
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        out = min(out, time.perf_counter() - t0)
-    return out
 
 
 R_SCRIPT = r"""
@@ -120,7 +108,7 @@ def run(n_subjects: int, n_visits: int, rounds: int, r_repeats: int | None) -> N
 def main(argv: list[str]) -> int:
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(f"load average at start: {', '.join(f'{x:.2f}' for x in load) if load else 'unknown'} "
-          f"({os.cpu_count()} CPUs); BLAS threads: 1")
+          f"({os.cpu_count()} CPUs); BLAS threads: {os.environ['OPENBLAS_NUM_THREADS']}")
     have_r = shutil.which("Rscript") is not None
     if not have_r:
         print("Rscript is not on PATH: pbkrtest is not timed.")

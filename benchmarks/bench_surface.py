@@ -19,20 +19,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 import warnings
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-
-
-def best_of(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+from _timing import best_of  # one BLAS thread (before numpy loads) and the fastest of n calls
 
 
 def main() -> None:
