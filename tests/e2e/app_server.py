@@ -10,39 +10,15 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import signal
 import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from .server import free_port
+from .server import Served, free_port
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@dataclass
-class Served:
-    process: subprocess.Popen
-    base_url: str
-    log_path: Path
-
-    def log_tail(self, n_chars: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-n_chars:]
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)  # Voila shuts its kernels down on SIGTERM
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
 
 
 def voila_command(port: int) -> tuple[list[str], dict]:

@@ -21,7 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -44,14 +44,36 @@ def free_port() -> int:
 
 
 @dataclass
-class JupyterServer:
-    """A running ``jupyter lab`` process; ``url(path)`` adds the token."""
+class Served:
+    """A server process of a test, its address and its log file."""
 
     process: subprocess.Popen
     base_url: str
-    token: str
-    root_dir: Path
     log_path: Path
+
+    def log_tail(self, n_chars: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n_chars:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            # SIGTERM is a Jupyter server's (and Voila's) clean stop: it shuts its kernels down first.
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+@dataclass
+class JupyterServer(Served):
+    """A running ``jupyter lab`` process; ``url(path)`` adds the token."""
+
+    token: str = field(kw_only=True)
+    root_dir: Path = field(kw_only=True)
 
     def url(self, path: str, **query: str) -> str:
         parts = [f"{k}={v}" if v != "" else k for k, v in query.items()]
@@ -78,21 +100,6 @@ class JupyterServer:
         for session in self.api("GET", "api/sessions"):
             self.api("DELETE", f"api/sessions/{session['id']}")
 
-    def log_tail(self, n_chars: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-n_chars:]
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            # SIGTERM is the server's clean stop: it shuts its kernels down before exiting.
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
 
 
 def start_server(root_dir: Path, state_dir: Path, *, app: str = "lab", timeout: float = 120.0) -> JupyterServer:
@@ -164,7 +171,7 @@ def start_server(root_dir: Path, state_dir: Path, *, app: str = "lab", timeout: 
                 if info.get("pid") != process.pid:
                     continue
                 base = f"http://127.0.0.1:{info['port']}{info.get('base_url', '/')}"
-                server = JupyterServer(process, base, token, root_dir, log_path)
+                server = JupyterServer(process, base, log_path, token=token, root_dir=root_dir)
             if server is not None and _answers(server):
                 return server
             time.sleep(0.2)  # polling for readiness, not a timing assertion
