@@ -1,6 +1,6 @@
 """The global optimum on the boundary (issue 9): no fit of the boundary scan ends below R's best.
 
-The scan (tests/data/boundary_scan/): 280 fits, 235 of them with a random
+The scan (tests/data/boundary_scan/): 280 fits, 250 of them with a random
 slope, that tend to end on a face of theta (no between-subject variance,
 several slope SDs, 6 x 3 and 10 x 3 studies, near-singular slopes, jittered
 times, clinics).  Each reference log-likelihood is the best of four lme4
