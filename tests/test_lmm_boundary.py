@@ -93,8 +93,8 @@ def test_non_converged_fit_says_so_in_words(monkeypatch):
 
     real = engine.check
 
-    def failing(pr, theta, *, reml):
-        chk, pc = real(pr, theta, reml=reml)
+    def failing(pr, theta, *, reml, pieces=None):
+        chk, pc = real(pr, theta, reml=reml, pieces=pieces)
         return Check(chk.theta, chk.dev, False, 0.5, chk.min_curvature, None,
                      "the Newton step is still 0.5 (the gradient is not yet zero)"), pc
 
@@ -102,6 +102,32 @@ def test_non_converged_fit_says_so_in_words(monkeypatch):
     m = lmm_teach.fit_lmm(simulate(Design(), 1), y="y", subject="subject", time="time", random_slope=True)
     assert not m.converged
     assert any(w.startswith("The fit did not converge") and "Newton step" in w for w in m.warnings)
+
+
+def test_one_theta_conditions_on_floats_equal_the_matrix_ones():
+    """check() tests one theta on Python floats: the same verdict, step, curvature, direction and
+    words as the general code, inside the bound and on it, at minima, saddles and pushes."""
+    from lmm_teach.lmm.faces import _conditions, _conditions_one
+
+    m = lmm_teach.fit_lmm(simulate(Design(), 3), y="y", subject="subject", time="time")
+    pr = problem_of(m)
+    assert pr.n_theta == 1
+    verdicts = set()
+    for th0 in (0.0, float(m.theta[0]), 2.0):
+        th = np.array([th0])
+        f = float(profiled_deviance(m, th))
+        for g in (0.0, 1e-9, -1e-9, 3e-3, -3e-3, -5.0, 5.0):
+            for h in (0.0, 1e-12, -1e-12, 2.0, -2.0, 400.0):
+                for exact in (True, False):
+                    a = _conditions(pr, th, f, np.array([g]), np.array([[h]]), exact, True)
+                    b = _conditions_one(pr, th, f, g, h, exact, True)
+                    assert (a.minimum, a.reason) == (b.minimum, b.reason), (th0, g, h, exact)
+                    assert a.newton_step == b.newton_step and a.min_curvature == b.min_curvature
+                    assert (a.direction is None) == (b.direction is None)
+                    if a.direction is not None:
+                        assert np.array_equal(a.direction, b.direction)
+                    verdicts.add(a.reason.split(" ")[1] if a.reason else "minimum")
+    assert verdicts == {"minimum", "variance", "deviance", "Newton"}  # every branch was taken
 
 
 def test_profiled_deviance_and_path():

@@ -157,7 +157,7 @@ def fit_problem(pr: Problem, *, reml: bool = True, random_terms: list[RandomTerm
                            trace=trace)
             if alt.dev < opt.dev:
                 opt = alt
-    chk, pieces = check(pr, opt.theta, reml=reml)
+    chk, pieces = check(pr, opt.theta, reml=reml, pieces=opt.pieces if opt.pieces_of is pr else None)
     if pr.n_theta > 1 and (not chk.minimum or np.any(pr.bounded & (chk.theta < BOUND_TOL))):
         th, _ = search_faces(pr, reml=reml, theta=chk.theta, dev=chk.dev, trace=trace,
                              optimize_fn=lambda free, start: optimize(pr, reml=reml, free=free, start=start))
