@@ -257,6 +257,33 @@ def test_stop_gives_a_partial_result_and_run_is_disabled_while_running():
     assert not panel.run_button.disabled and panel.stop_button.disabled
 
 
+def test_the_study_is_running_from_its_first_progress(monkeypatch):
+    """The study's first progress can come before Thread.start() returns in the kernel's thread (a
+    loaded machine): the panel must already say it is running, and a Stop then must stop it."""
+    panel = MonteCarloPanel(SMALL, n_reps=60, seed=2, analyses=("ols",), n_workers=1, chunk_size=5)
+    first = threading.Event()
+    seen = {}
+
+    def press_stop(change):
+        if change["new"] >= 5 and not seen:
+            seen.update(running=panel.running)
+            panel.stop()
+            first.set()
+
+    panel.progress.observe(press_stop, names="value")
+    real_start = threading.Thread.start
+
+    def start_then_wait(self):  # the kernel's thread is descheduled right after start()
+        real_start(self)
+        if self.name == "lmm-teach-monte-carlo":
+            first.wait(60)
+
+    monkeypatch.setattr(threading.Thread, "start", start_then_wait)
+    assert panel.run(wait=True)
+    assert seen == {"running": True}
+    assert panel.result.cancelled and panel.result.n_done == 5
+
+
 def test_in_a_kernel_the_thread_computes_and_the_kernel_thread_shows():
     """As in a notebook (an event loop runs in the kernel's thread): Run returns at once, the study
     computes in its thread, and every widget change (progress, charts, status) is made by the kernel's

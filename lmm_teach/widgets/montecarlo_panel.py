@@ -348,11 +348,14 @@ class MonteCarloPanel(Panel):
         if not parallel_available():
             return False
         thread = threading.Thread(target=self._work, args=args, name="lmm-teach-monte-carlo", daemon=True)
+        # The panel's before it starts: its first progress (and a Stop pressed then) may come before
+        # start() returns here, and `running` must already say True.
+        self._thread = thread
         try:
             thread.start()
         except RuntimeError:  # "can't start new thread"
+            self._thread = None
             return False
-        self._thread = thread
         return True
 
     def _run_inline(self, design, n_reps, seed, analyses, cancel, *, wait: bool) -> None:
