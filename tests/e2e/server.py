@@ -101,7 +101,6 @@ class JupyterServer(Served):
             self.api("DELETE", f"api/sessions/{session['id']}")
 
 
-
 def start_server(root_dir: Path, state_dir: Path, *, app: str = "lab", timeout: float = 120.0) -> JupyterServer:
     """Start ``jupyter lab`` (or ``app="notebook"``: Notebook 7) on a free port with a random
     token, serving ``root_dir``.
